@@ -1,0 +1,121 @@
+//! The subcommands behind the `backprop-oracle` binary: parse, call the library, print.
+//!
+//! Exit codes: 0 success; 1 a check or comparison found a difference; 2 bad input or
+//! usage; 3 training diverged.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::spec::{Overrides, Spec};
+
+pub mod train;
+
+/// A vectorized reference neural network with a proven backward pass.
+#[derive(Debug, Parser)]
+#[command(name = "backprop-oracle", version, about)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train the network (by default the article's 2-3-1 example) and print the loss.
+    Train(train::TrainArgs),
+}
+
+/// The model spec and the flags that override its keys (shared by every subcommand).
+#[derive(Debug, Clone, Args)]
+pub struct ModelArgs {
+    /// A JSON model spec (default: the article's 2-3-1 network and data).
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Seed for `np.random.seed` (0 ..= 4294967295).
+    #[arg(long)]
+    pub seed: Option<u32>,
+    /// Number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Learning rate.
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// Samples per update (1 = per-sample SGD, as in the article).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+impl ModelArgs {
+    /// Loads the spec and applies the flags (plus `log_every`, which only `train` has).
+    pub fn spec(&self, log_every: Option<usize>) -> Result<Spec> {
+        Spec::load(
+            self.model.as_deref(),
+            &Overrides {
+                seed: self.seed,
+                epochs: self.epochs,
+                lr: self.lr,
+                batch_size: self.batch_size,
+                log_every,
+            },
+        )
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Train(args) => train::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// Parses `std::env::args` and runs; usage errors print one line and exit 2.
+pub fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid usage");
+            eprintln!("{first}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly rather than panicking.
+pub(crate) fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Io {
+            path: "<stdout>".into(),
+            problem: e.to_string(),
+        }),
+    }
+}

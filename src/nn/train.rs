@@ -1,0 +1,168 @@
+//! Training: per-sample SGD (the article) and mini-batch gradient descent (its sequel).
+//!
+//! One epoch walks the data in order in consecutive batches of `batch_size` samples
+//! (the last may be shorter). For each batch `X (B, n_0)`, `Y (B, n_L)`:
+//!
+//! 1. forward `Ŷ`, and each sample's loss `L_r`, added to the epoch total in order;
+//! 2. backward for the batch mean `L̄ = (1/B)·Σ_r L_r` — all layers' gradients, with
+//!    the parameters of the forward pass (the second layer's gradient is taken before
+//!    any update);
+//! 3. update every layer once: `W ← W − lr·dW`, `b ← b − lr·db`.
+//!
+//! With `batch_size = 1` this is exactly the article's per-sample SGD: the batched
+//! formulas reduce to `outer(dz, x)`, `dz`, `Wᵀ·dz` with the same roundings, and the
+//! `1/B` factor is `1`. The logged epoch loss is `Σ_r L_r` over all samples of the
+//! epoch, each as computed in its own forward pass (the article's `total_loss`).
+
+use ndarray::{s, Array1, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::nn::network::{Forward, Gradients, Network};
+
+/// Hyper-parameters of a training run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainConfig {
+    /// Learning rate, `> 0`.
+    pub lr: f64,
+    /// Number of passes over the data, `≥ 1`.
+    pub epochs: usize,
+    /// Samples per update, `≥ 1` (`1` = the article's per-sample SGD).
+    pub batch_size: usize,
+}
+
+impl TrainConfig {
+    /// Checks the ranges; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(Error::invalid("lr", format!("must be finite and > 0, got {}", self.lr)));
+        }
+        if self.epochs == 0 {
+            return Err(Error::invalid("epochs", "must be ≥ 1, got 0"));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", "must be ≥ 1, got 0"));
+        }
+        Ok(())
+    }
+}
+
+/// One update step, as seen by an [`Observer`].
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// Epoch index (0-based).
+    pub epoch: usize,
+    /// Update index over the whole run (0-based).
+    pub index: usize,
+    /// The samples of this batch: `first .. first + B` in data order.
+    pub first_sample: usize,
+    /// The forward pass of the batch (parameters before the update).
+    pub forward: &'a Forward<f64>,
+    /// Each sample's loss `L_r (B)`.
+    pub losses: &'a Array1<f64>,
+    /// The gradients of the batch mean loss.
+    pub grads: &'a Gradients,
+    /// The network after this step's update.
+    pub after: &'a Network<f64>,
+}
+
+/// Receives training events; both methods default to doing nothing.
+pub trait Observer {
+    /// Called after each update step.
+    fn step(&mut self, _step: &Step<'_>) {}
+    /// Called at the end of each epoch with its total loss `Σ_r L_r`.
+    fn epoch_end(&mut self, _epoch: usize, _total_loss: f64) {}
+}
+
+/// An observer that ignores everything.
+impl Observer for () {}
+
+/// A closure `FnMut(epoch, total_loss)` observes epoch ends.
+impl<F: FnMut(usize, f64)> Observer for F {
+    fn epoch_end(&mut self, epoch: usize, total_loss: f64) {
+        self(epoch, total_loss)
+    }
+}
+
+/// Trains `net` in place on `X (N, n_0)`, `Y (N, n_L)` and returns every epoch's total
+/// loss. Stops with [`Error::Diverged`] at the first non-finite loss or parameter.
+pub fn train(
+    net: &mut Network<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<Vec<f64>> {
+    config.validate()?;
+    check_data(net, x, y)?;
+    let n = x.nrows();
+    let mut epoch_losses = Vec::with_capacity(config.epochs);
+    let mut index = 0;
+    for epoch in 0..config.epochs {
+        let mut total = 0.0;
+        for first in (0..n).step_by(config.batch_size) {
+            let last = (first + config.batch_size).min(n);
+            let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
+            let fwd = net.forward(xb);
+            let losses = net.sample_losses(&fwd, yb);
+            for (r, &l) in losses.iter().enumerate() {
+                if !l.is_finite() {
+                    return Err(diverged(epoch, first + r, "loss".into()));
+                }
+                total += l;
+            }
+            let grads = net.backward(&fwd, yb, false);
+            net.apply_update(&grads, config.lr);
+            if let Some(what) = net.first_non_finite() {
+                return Err(diverged(epoch, first, what));
+            }
+            observer.step(&Step {
+                epoch,
+                index,
+                first_sample: first,
+                forward: &fwd,
+                losses: &losses,
+                grads: &grads,
+                after: net,
+            });
+            index += 1;
+        }
+        if !total.is_finite() {
+            return Err(diverged(epoch, n - 1, "epoch total loss".into()));
+        }
+        observer.epoch_end(epoch, total);
+        epoch_losses.push(total);
+    }
+    Ok(epoch_losses)
+}
+
+fn diverged(epoch: usize, sample: usize, what: String) -> Error {
+    Error::Diverged {
+        epoch,
+        sample,
+        what,
+    }
+}
+
+/// Checks that `X (N, n_0)` and `Y (N, n_L)` fit the network and hold finite numbers.
+pub fn check_data(net: &Network<f64>, x: ArrayView2<f64>, y: ArrayView2<f64>) -> Result<()> {
+    let sizes = net.sizes();
+    let (n_in, n_out) = (sizes[0], sizes[sizes.len() - 1]);
+    if x.nrows() == 0 {
+        return Err(Error::invalid("x", "needs at least one sample"));
+    }
+    if x.ncols() != n_in {
+        return Err(Error::invalid("x", format!("samples have {} features, but sizes[0] is {n_in}", x.ncols())));
+    }
+    if y.nrows() != x.nrows() {
+        return Err(Error::invalid("y", format!("has {} targets for {} samples in x", y.nrows(), x.nrows())));
+    }
+    if y.ncols() != n_out {
+        return Err(Error::invalid("y", format!("targets have {} values, but the last size is {n_out}", y.ncols())));
+    }
+    for (name, a) in [("x", x), ("y", y)] {
+        if let Some(((r, c), v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::invalid(format!("{name}[{r}][{c}]"), format!("must be finite, got {v}")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,527 @@
+//! The JSON model spec: parsed and validated once, at the boundary.
+//!
+//! ```json
+//! {"sizes": [2,3,1], "activations": ["relu","identity"], "loss": "mse", "seed": 0,
+//!  "init_scale": 1.0, "x": [[1,2],[2,1],[3,1],[1,3]], "y": [4,3,5,5],
+//!  "lr": 0.01, "epochs": 1000, "batch_size": 1, "log_every": 100}
+//! ```
+//!
+//! `sizes`, `activations`, `x` and `y` are required; every other key is optional
+//! and defaults to the article's value shown above. `y` is flat when the network
+//! has one output, or one row per sample. Unknown keys are errors. Command-line
+//! flags ([`Overrides`]) replace the file's values and are validated under their
+//! flag names. Every error names its field, e.g. `spec.sizes[1]: must be ≥ 1, got 0`.
+
+use std::path::Path;
+
+use ndarray::{Array2, ArrayView2};
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::nn::activation::Activation;
+use crate::nn::loss::Loss;
+use crate::nn::network::Network;
+use crate::nn::train::{self, Observer, TrainConfig};
+
+/// The largest spec file read, and the largest memory a run may plan to use.
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// The keys a spec may have.
+const KEYS: [&str; 11] = [
+    "sizes",
+    "activations",
+    "loss",
+    "seed",
+    "init_scale",
+    "x",
+    "y",
+    "lr",
+    "epochs",
+    "batch_size",
+    "log_every",
+];
+
+/// A validated model spec: network shape, initialisation, data and training settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Layer widths `[n_0, …, n_L]`, each `≥ 1`, at least two entries.
+    pub sizes: Vec<usize>,
+    /// One activation per layer (`sizes.len() − 1`).
+    pub activations: Vec<Activation>,
+    /// The loss (MSE).
+    pub loss: Loss,
+    /// `np.random.seed` value, `0 ≤ seed < 2³²`.
+    pub seed: u32,
+    /// Initial weights are `init_scale · randn(out, in)`; finite, `> 0`.
+    pub init_scale: f64,
+    /// Inputs `X (N, n_0)`, `N ≥ 1`, finite.
+    pub x: Array2<f64>,
+    /// Targets `Y (N, n_L)`, finite.
+    pub y: Array2<f64>,
+    /// Learning rate, finite, `> 0`.
+    pub lr: f64,
+    /// Epochs, `≥ 1`.
+    pub epochs: usize,
+    /// Samples per update, `≥ 1`.
+    pub batch_size: usize,
+    /// Print the loss every `log_every` epochs, `≥ 1`.
+    pub log_every: usize,
+}
+
+/// Command-line overrides of spec keys; `None` keeps the spec's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--seed`.
+    pub seed: Option<u32>,
+    /// `--epochs`.
+    pub epochs: Option<usize>,
+    /// `--lr`.
+    pub lr: Option<f64>,
+    /// `--batch-size`.
+    pub batch_size: Option<usize>,
+    /// `--log-every`.
+    pub log_every: Option<usize>,
+}
+
+/// The result of [`Spec::train`]: initial and final parameters and every epoch's loss.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The parameters before training.
+    pub initial: Network<f64>,
+    /// The parameters after training.
+    pub final_: Network<f64>,
+    /// Every epoch's total loss `Σ_r L_r`.
+    pub loss: Vec<f64>,
+}
+
+impl Spec {
+    /// The article's model: 2-3-1, relu/identity, seed 0, its four samples, lr 0.01,
+    /// 1000 epochs, per-sample SGD, a log line every 100 epochs.
+    pub fn article() -> Spec {
+        Spec {
+            sizes: vec![2, 3, 1],
+            activations: vec![Activation::Relu, Activation::Identity],
+            loss: Loss::Mse,
+            seed: 0,
+            init_scale: 1.0,
+            x: ndarray::array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]],
+            y: ndarray::array![[4.0], [3.0], [5.0], [5.0]],
+            lr: 0.01,
+            epochs: 1000,
+            batch_size: 1,
+            log_every: 100,
+        }
+    }
+
+    /// Reads a spec file (or takes the article's spec when `path` is `None`), then
+    /// applies the overrides and validates everything.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Spec> {
+        let spec = match path {
+            None => Spec::article(),
+            Some(p) => Spec::from_json_str(&read_text(p)?, "spec")?,
+        };
+        spec.with_overrides(overrides)
+    }
+
+    /// Parses and validates a spec document. `name` prefixes field names in errors.
+    pub fn from_json_str(text: &str, name: &str) -> Result<Spec> {
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json {
+            what: name.to_string(),
+            problem: e.to_string(),
+        })?;
+        Spec::from_value(&value, name)
+    }
+
+    /// Validates a parsed JSON value as a spec. `name` prefixes field names in errors.
+    pub fn from_value(value: &Value, name: &str) -> Result<Spec> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| Error::invalid(name, format!("must be a JSON object, got {}", kind(value))))?;
+        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(Error::invalid(
+                format!("{name}.{k}"),
+                format!("unknown key, expected one of {}", KEYS.join(", ")),
+            ));
+        }
+        let f = Fields { obj, name };
+        let article = Spec::article();
+        let sizes: Vec<usize> = f
+            .array("sizes")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| positive_int(v, &f.at("sizes", i)))
+            .collect::<Result<_>>()?;
+        if sizes.len() < 2 {
+            return Err(Error::invalid(
+                f.path("sizes"),
+                format!("needs at least two entries (inputs and outputs), got {}", sizes.len()),
+            ));
+        }
+        let activations: Vec<Activation> = f
+            .array("activations")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let field = f.at("activations", i);
+                let s = v
+                    .as_str()
+                    .ok_or_else(|| Error::invalid(&field, format!("must be a string, got {}", kind(v))))?;
+                Activation::parse(s, &field)
+            })
+            .collect::<Result<_>>()?;
+        if activations.len() != sizes.len() - 1 {
+            return Err(Error::invalid(
+                f.path("activations"),
+                format!(
+                    "needs one entry per layer: sizes has {} entries so {} layers, got {} activations",
+                    sizes.len(),
+                    sizes.len() - 1,
+                    activations.len()
+                ),
+            ));
+        }
+        let loss = match f.get("loss") {
+            None => article.loss,
+            Some(v) => Loss::parse(
+                v.as_str()
+                    .ok_or_else(|| Error::invalid(f.path("loss"), format!("must be a string, got {}", kind(v))))?,
+                &f.path("loss"),
+            )?,
+        };
+        let seed = match f.get("seed") {
+            None => article.seed,
+            Some(v) => {
+                let s = v.as_u64().filter(|&s| s <= u32::MAX as u64).ok_or_else(|| {
+                    Error::invalid(f.path("seed"), format!("must be a whole number in [0, 4294967295], got {v}"))
+                })?;
+                s as u32
+            }
+        };
+        let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
+        let x = matrix(f.require("x")?, &f.path("x"), Some(sizes[0]))?;
+        let n_out = sizes[sizes.len() - 1];
+        let y = targets(f.require("y")?, &f.path("y"), n_out)?;
+        if y.nrows() != x.nrows() {
+            return Err(Error::invalid(
+                f.path("y"),
+                format!("has {} targets for {} samples in x", y.nrows(), x.nrows()),
+            ));
+        }
+        let spec = Spec {
+            sizes,
+            activations,
+            loss,
+            seed,
+            init_scale,
+            x,
+            y,
+            lr: f.opt_f64("lr")?.unwrap_or(article.lr),
+            epochs: f.opt_usize("epochs")?.unwrap_or(article.epochs),
+            batch_size: f.opt_usize("batch_size")?.unwrap_or(article.batch_size),
+            log_every: f.opt_usize("log_every")?.unwrap_or(article.log_every),
+        };
+        spec.validate(name)?;
+        Ok(spec)
+    }
+
+    /// Applies command-line overrides and re-validates; errors name the flag.
+    pub fn with_overrides(mut self, o: &Overrides) -> Result<Spec> {
+        if let Some(v) = o.seed {
+            self.seed = v;
+        }
+        if let Some(v) = o.lr {
+            check_lr(v, "--lr")?;
+            self.lr = v;
+        }
+        for (value, flag, slot) in [
+            (o.epochs, "--epochs", &mut self.epochs),
+            (o.batch_size, "--batch-size", &mut self.batch_size),
+            (o.log_every, "--log-every", &mut self.log_every),
+        ] {
+            if let Some(v) = value {
+                if v == 0 {
+                    return Err(Error::invalid(flag, "must be ≥ 1, got 0"));
+                }
+                *slot = v;
+            }
+        }
+        self.check_memory(&["--epochs", "--batch-size"])?;
+        Ok(self)
+    }
+
+    /// Range checks of the scalar settings and the memory plan.
+    fn validate(&self, name: &str) -> Result<()> {
+        let field = |k: &str| format!("{name}.{k}");
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
+            return Err(Error::invalid(
+                field("init_scale"),
+                format!("must be finite and > 0, got {}", self.init_scale),
+            ));
+        }
+        check_lr(self.lr, &field("lr"))?;
+        for (k, v) in [
+            ("epochs", self.epochs),
+            ("batch_size", self.batch_size),
+            ("log_every", self.log_every),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(field(k), "must be ≥ 1, got 0"));
+            }
+        }
+        self.check_memory(&[&field("epochs"), &field("batch_size")])
+    }
+
+    /// Refuses runs whose parameters, gradients, batch activations or loss history
+    /// would need more than [`MAX_BYTES`], before anything is allocated.
+    /// `names` are the field names of `epochs` and `batch_size` for the error.
+    fn check_memory(&self, names: &[&str; 2]) -> Result<()> {
+        let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+        let params: u128 = self
+            .sizes
+            .windows(2)
+            .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+            .sum();
+        // parameters, initial copy, gradients, final copy
+        let param_bytes = 8 * 4 * params;
+        if param_bytes > MAX_BYTES as u128 {
+            return Err(Error::invalid(
+                "spec.sizes",
+                format!(
+                    "a network of {params} parameters needs {:.1} GiB for parameters and gradients, more than the 1 GiB limit",
+                    gib(param_bytes)
+                ),
+            ));
+        }
+        let batch = self.batch_size.min(self.x.nrows()) as u128;
+        let widths: u128 = self.sizes.iter().map(|&s| s as u128).sum();
+        // Z, A, dZ, dX per layer, for one batch
+        let act_bytes = 8 * 4 * batch * widths;
+        if param_bytes + act_bytes > MAX_BYTES as u128 {
+            return Err(Error::invalid(
+                names[1],
+                format!(
+                    "a batch of {batch} through this network needs {:.1} GiB of activations, more than the 1 GiB limit",
+                    gib(act_bytes)
+                ),
+            ));
+        }
+        let history = 8 * self.epochs as u128;
+        if param_bytes + act_bytes + history > MAX_BYTES as u128 {
+            return Err(Error::invalid(
+                names[0],
+                format!(
+                    "a loss history of {} epochs needs {:.1} GiB, more than the 1 GiB limit",
+                    self.epochs,
+                    gib(history)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The training settings.
+    pub fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            lr: self.lr,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+        }
+    }
+
+    /// The initialised network (`np.random.seed(seed)`, `W = init_scale·randn`, `b = 0`).
+    pub fn network(&self) -> Result<Network<f64>> {
+        Network::init(&self.sizes, &self.activations, self.loss, self.seed, self.init_scale)
+    }
+
+    /// Initialises and trains; `observer` sees every step and epoch.
+    pub fn train(&self, observer: &mut dyn Observer) -> Result<Run> {
+        let initial = self.network()?;
+        let mut net = initial.clone();
+        let loss = train::train(&mut net, self.x.view(), self.y.view(), &self.train_config(), observer)?;
+        Ok(Run {
+            initial,
+            final_: net,
+            loss,
+        })
+    }
+
+    /// The fully resolved spec as JSON (every key present; `y` flat for one output).
+    pub fn to_json(&self) -> Value {
+        let y = if self.y.ncols() == 1 {
+            json!(self.y.column(0).to_vec())
+        } else {
+            matrix_json(self.y.view())
+        };
+        json!({
+            "sizes": self.sizes,
+            "activations": self.activations.iter().map(|a| a.name()).collect::<Vec<_>>(),
+            "loss": self.loss.name(),
+            "seed": self.seed,
+            "init_scale": self.init_scale,
+            "x": matrix_json(self.x.view()),
+            "y": y,
+            "lr": self.lr,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "log_every": self.log_every,
+        })
+    }
+}
+
+/// A matrix as a JSON array of rows.
+pub fn matrix_json(m: ArrayView2<f64>) -> Value {
+    Value::Array(m.rows().into_iter().map(|r| json!(r.to_vec())).collect())
+}
+
+/// Reads a UTF-8 text file of at most [`MAX_BYTES`], with errors naming the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    let io = |problem: String| Error::Io {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(io("is a directory, expected a file".into()));
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(io(format!("is {} bytes, larger than the 1 GiB limit", meta.len())));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| io(format!("is not UTF-8 text ({e})")))
+}
+
+fn check_lr(lr: f64, field: &str) -> Result<()> {
+    if lr.is_finite() && lr > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(field, format!("must be finite and > 0, got {lr}")))
+    }
+}
+
+/// A JSON object being read, with its name for error paths.
+struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    name: &'a str,
+}
+
+impl Fields<'_> {
+    fn path(&self, key: &str) -> String {
+        format!("{}.{key}", self.name)
+    }
+
+    fn at(&self, key: &str, i: usize) -> String {
+        format!("{}.{key}[{i}]", self.name)
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.obj.get(key)
+    }
+
+    fn require(&self, key: &str) -> Result<&Value> {
+        self.obj
+            .get(key)
+            .ok_or_else(|| Error::invalid(self.path(key), "is required but missing"))
+    }
+
+    fn array(&self, key: &str) -> Result<&Vec<Value>> {
+        let v = self.require(key)?;
+        v.as_array()
+            .ok_or_else(|| Error::invalid(self.path(key), format!("must be an array, got {}", kind(v))))
+    }
+
+    fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
+        self.get(key).map(|v| number(v, &self.path(key))).transpose()
+    }
+
+    fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
+        self.get(key).map(|v| positive_int(v, &self.path(key))).transpose()
+    }
+}
+
+/// A JSON value's kind, for messages: `a string`, `an object`, …
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A finite JSON number.
+fn number(v: &Value, field: &str) -> Result<f64> {
+    let x = v
+        .as_f64()
+        .ok_or_else(|| Error::invalid(field, format!("must be a number, got {}", kind(v))))?;
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(Error::invalid(field, format!("must be finite, got {x}")))
+    }
+}
+
+/// A whole number `≥ 1` that fits in `usize`.
+fn positive_int(v: &Value, field: &str) -> Result<usize> {
+    match v.as_u64() {
+        Some(0) => Err(Error::invalid(field, "must be ≥ 1, got 0")),
+        Some(n) => usize::try_from(n).map_err(|_| Error::invalid(field, format!("is too large: {n}"))),
+        None => Err(Error::invalid(field, format!("must be a whole number ≥ 1, got {v}"))),
+    }
+}
+
+/// A non-empty array of rows of `cols` finite numbers (`cols` from the first row when `None`).
+fn matrix(v: &Value, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
+    let rows = v
+        .as_array()
+        .ok_or_else(|| Error::invalid(field, format!("must be an array of samples, got {}", kind(v))))?;
+    if rows.is_empty() {
+        return Err(Error::invalid(field, "needs at least one sample, got an empty array"));
+    }
+    let mut data = Vec::new();
+    let mut width = cols;
+    for (r, row) in rows.iter().enumerate() {
+        let row_field = format!("{field}[{r}]");
+        let row = row
+            .as_array()
+            .ok_or_else(|| Error::invalid(&row_field, format!("must be an array of numbers, got {}", kind(row))))?;
+        let w = *width.get_or_insert(row.len());
+        if row.len() != w {
+            return Err(Error::invalid(
+                &row_field,
+                format!("has {} values, expected {w}", row.len()),
+            ));
+        }
+        for (c, x) in row.iter().enumerate() {
+            data.push(number(x, &format!("{row_field}[{c}]"))?);
+        }
+    }
+    let width = width.unwrap_or(0);
+    Array2::from_shape_vec((rows.len(), width), data)
+        .map_err(|e| Error::invalid(field, e.to_string()))
+}
+
+/// Targets: a flat array (one output) or one row of `n_out` numbers per sample.
+fn targets(v: &Value, field: &str, n_out: usize) -> Result<Array2<f64>> {
+    let items = v
+        .as_array()
+        .ok_or_else(|| Error::invalid(field, format!("must be an array of targets, got {}", kind(v))))?;
+    match items.first() {
+        None => Err(Error::invalid(field, "needs at least one target, got an empty array")),
+        Some(Value::Array(_)) => matrix(v, field, Some(n_out)),
+        Some(_) if n_out == 1 => {
+            let col: Vec<f64> = items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| number(x, &format!("{field}[{i}]")))
+                .collect::<Result<_>>()?;
+            let n = col.len();
+            Array2::from_shape_vec((n, 1), col).map_err(|e| Error::invalid(field, e.to_string()))
+        }
+        Some(_) => Err(Error::invalid(
+            field,
+            format!("must have one row of {n_out} values per sample (the network has {n_out} outputs), got a flat array"),
+        )),
+    }
+}
