@@ -134,9 +134,9 @@ impl Spec {
 
     /// Validates a parsed JSON value as a spec. `name` prefixes field names in errors.
     pub fn from_value(value: &Value, name: &str) -> Result<Spec> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| Error::invalid(name, format!("must be a JSON object, got {}", kind(value))))?;
+        let obj = value.as_object().ok_or_else(|| {
+            Error::invalid(name, format!("must be a JSON object, got {}", kind(value)))
+        })?;
         if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(Error::invalid(
                 format!("{name}.{k}"),
@@ -154,7 +154,10 @@ impl Spec {
         if sizes.len() < 2 {
             return Err(Error::invalid(
                 f.path("sizes"),
-                format!("needs at least two entries (inputs and outputs), got {}", sizes.len()),
+                format!(
+                    "needs at least two entries (inputs and outputs), got {}",
+                    sizes.len()
+                ),
             ));
         }
         let activations: Vec<Activation> = f
@@ -163,9 +166,9 @@ impl Spec {
             .enumerate()
             .map(|(i, v)| {
                 let field = f.at("activations", i);
-                let s = v
-                    .as_str()
-                    .ok_or_else(|| Error::invalid(&field, format!("must be a string, got {}", kind(v))))?;
+                let s = v.as_str().ok_or_else(|| {
+                    Error::invalid(&field, format!("must be a string, got {}", kind(v)))
+                })?;
                 Activation::parse(s, &field)
             })
             .collect::<Result<_>>()?;
@@ -183,17 +186,24 @@ impl Spec {
         let loss = match f.get("loss") {
             None => article.loss,
             Some(v) => Loss::parse(
-                v.as_str()
-                    .ok_or_else(|| Error::invalid(f.path("loss"), format!("must be a string, got {}", kind(v))))?,
+                v.as_str().ok_or_else(|| {
+                    Error::invalid(f.path("loss"), format!("must be a string, got {}", kind(v)))
+                })?,
                 &f.path("loss"),
             )?,
         };
         let seed = match f.get("seed") {
             None => article.seed,
             Some(v) => {
-                let s = v.as_u64().filter(|&s| s <= u32::MAX as u64).ok_or_else(|| {
-                    Error::invalid(f.path("seed"), format!("must be a whole number in [0, 4294967295], got {v}"))
-                })?;
+                let s = v
+                    .as_u64()
+                    .filter(|&s| s <= u32::MAX as u64)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            f.path("seed"),
+                            format!("must be a whole number in [0, 4294967295], got {v}"),
+                        )
+                    })?;
                 s as u32
             }
         };
@@ -271,9 +281,10 @@ impl Spec {
         self.check_memory(&[&field("epochs"), &field("batch_size")])
     }
 
-    /// Refuses runs whose parameters, gradients, batch activations or loss history
-    /// would need more than [`MAX_BYTES`], before anything is allocated.
-    /// `names` are the field names of `epochs` and `batch_size` for the error.
+    /// Refuses runs whose parameters, gradients, batch activations and loss history
+    /// would together need more than [`MAX_BYTES`], before anything is allocated.
+    /// The error names the field with the largest share (`names` are the field names
+    /// of `epochs` and `batch_size`; the sizes always come from the spec).
     fn check_memory(&self, names: &[&str; 2]) -> Result<()> {
         let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
         let params: u128 = self
@@ -281,42 +292,36 @@ impl Spec {
             .windows(2)
             .map(|io| io[1] as u128 * (io[0] as u128 + 1))
             .sum();
-        // parameters, initial copy, gradients, final copy
-        let param_bytes = 8 * 4 * params;
-        if param_bytes > MAX_BYTES as u128 {
-            return Err(Error::invalid(
-                "spec.sizes",
-                format!(
-                    "a network of {params} parameters needs {:.1} GiB for parameters and gradients, more than the 1 GiB limit",
-                    gib(param_bytes)
-                ),
-            ));
-        }
         let batch = self.batch_size.min(self.x.nrows()) as u128;
         let widths: u128 = self.sizes.iter().map(|&s| s as u128).sum();
-        // Z, A, dZ, dX per layer, for one batch
-        let act_bytes = 8 * 4 * batch * widths;
-        if param_bytes + act_bytes > MAX_BYTES as u128 {
-            return Err(Error::invalid(
-                names[1],
-                format!(
-                    "a batch of {batch} through this network needs {:.1} GiB of activations, more than the 1 GiB limit",
-                    gib(act_bytes)
-                ),
-            ));
+        let parts = [
+            // parameters, initial copy, gradients, final copy
+            ("spec.sizes", 8 * 4 * params),
+            // Z, A, dZ, dX of every layer for one batch
+            (names[1], 8 * 4 * batch * widths),
+            // one f64 per epoch
+            (names[0], 8 * self.epochs as u128),
+        ];
+        let total: u128 = parts.iter().map(|p| p.1).sum();
+        if total <= MAX_BYTES as u128 {
+            return Ok(());
         }
-        let history = 8 * self.epochs as u128;
-        if param_bytes + act_bytes + history > MAX_BYTES as u128 {
-            return Err(Error::invalid(
-                names[0],
-                format!(
-                    "a loss history of {} epochs needs {:.1} GiB, more than the 1 GiB limit",
-                    self.epochs,
-                    gib(history)
-                ),
-            ));
-        }
-        Ok(())
+        let (field, _) = parts
+            .iter()
+            .max_by_key(|p| p.1)
+            .copied()
+            .unwrap_or(parts[0]);
+        Err(Error::invalid(
+            field,
+            format!(
+                "the run would need {:.1} GiB (parameters and gradients of {params} parameters {:.1} GiB, \
+                 activations of a batch of {batch} {:.1} GiB, loss history {:.1} GiB), more than the 1 GiB limit",
+                gib(total),
+                gib(parts[0].1),
+                gib(parts[1].1),
+                gib(parts[2].1)
+            ),
+        ))
     }
 
     /// The training settings.
@@ -330,14 +335,26 @@ impl Spec {
 
     /// The initialised network (`np.random.seed(seed)`, `W = init_scale·randn`, `b = 0`).
     pub fn network(&self) -> Result<Network<f64>> {
-        Network::init(&self.sizes, &self.activations, self.loss, self.seed, self.init_scale)
+        Network::init(
+            &self.sizes,
+            &self.activations,
+            self.loss,
+            self.seed,
+            self.init_scale,
+        )
     }
 
     /// Initialises and trains; `observer` sees every step and epoch.
     pub fn train(&self, observer: &mut dyn Observer) -> Result<Run> {
         let initial = self.network()?;
         let mut net = initial.clone();
-        let loss = train::train(&mut net, self.x.view(), self.y.view(), &self.train_config(), observer)?;
+        let loss = train::train(
+            &mut net,
+            self.x.view(),
+            self.y.view(),
+            &self.train_config(),
+            observer,
+        )?;
         Ok(Run {
             initial,
             final_: net,
@@ -384,7 +401,10 @@ pub fn read_text(path: &Path) -> Result<String> {
         return Err(io("is a directory, expected a file".into()));
     }
     if meta.len() > MAX_BYTES {
-        return Err(io(format!("is {} bytes, larger than the 1 GiB limit", meta.len())));
+        return Err(io(format!(
+            "is {} bytes, larger than the 1 GiB limit",
+            meta.len()
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| io(format!("is not UTF-8 text ({e})")))
@@ -394,7 +414,10 @@ fn check_lr(lr: f64, field: &str) -> Result<()> {
     if lr.is_finite() && lr > 0.0 {
         Ok(())
     } else {
-        Err(Error::invalid(field, format!("must be finite and > 0, got {lr}")))
+        Err(Error::invalid(
+            field,
+            format!("must be finite and > 0, got {lr}"),
+        ))
     }
 }
 
@@ -425,16 +448,21 @@ impl Fields<'_> {
 
     fn array(&self, key: &str) -> Result<&Vec<Value>> {
         let v = self.require(key)?;
-        v.as_array()
-            .ok_or_else(|| Error::invalid(self.path(key), format!("must be an array, got {}", kind(v))))
+        v.as_array().ok_or_else(|| {
+            Error::invalid(self.path(key), format!("must be an array, got {}", kind(v)))
+        })
     }
 
     fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
-        self.get(key).map(|v| number(v, &self.path(key))).transpose()
+        self.get(key)
+            .map(|v| number(v, &self.path(key)))
+            .transpose()
     }
 
     fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
-        self.get(key).map(|v| positive_int(v, &self.path(key))).transpose()
+        self.get(key)
+            .map(|v| positive_int(v, &self.path(key)))
+            .transpose()
     }
 }
 
@@ -466,26 +494,40 @@ fn number(v: &Value, field: &str) -> Result<f64> {
 fn positive_int(v: &Value, field: &str) -> Result<usize> {
     match v.as_u64() {
         Some(0) => Err(Error::invalid(field, "must be ≥ 1, got 0")),
-        Some(n) => usize::try_from(n).map_err(|_| Error::invalid(field, format!("is too large: {n}"))),
-        None => Err(Error::invalid(field, format!("must be a whole number ≥ 1, got {v}"))),
+        Some(n) => {
+            usize::try_from(n).map_err(|_| Error::invalid(field, format!("is too large: {n}")))
+        }
+        None => Err(Error::invalid(
+            field,
+            format!("must be a whole number ≥ 1, got {v}"),
+        )),
     }
 }
 
 /// A non-empty array of rows of `cols` finite numbers (`cols` from the first row when `None`).
 fn matrix(v: &Value, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
-    let rows = v
-        .as_array()
-        .ok_or_else(|| Error::invalid(field, format!("must be an array of samples, got {}", kind(v))))?;
+    let rows = v.as_array().ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("must be an array of samples, got {}", kind(v)),
+        )
+    })?;
     if rows.is_empty() {
-        return Err(Error::invalid(field, "needs at least one sample, got an empty array"));
+        return Err(Error::invalid(
+            field,
+            "needs at least one sample, got an empty array",
+        ));
     }
     let mut data = Vec::new();
     let mut width = cols;
     for (r, row) in rows.iter().enumerate() {
         let row_field = format!("{field}[{r}]");
-        let row = row
-            .as_array()
-            .ok_or_else(|| Error::invalid(&row_field, format!("must be an array of numbers, got {}", kind(row))))?;
+        let row = row.as_array().ok_or_else(|| {
+            Error::invalid(
+                &row_field,
+                format!("must be an array of numbers, got {}", kind(row)),
+            )
+        })?;
         let w = *width.get_or_insert(row.len());
         if row.len() != w {
             return Err(Error::invalid(
@@ -504,9 +546,12 @@ fn matrix(v: &Value, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
 
 /// Targets: a flat array (one output) or one row of `n_out` numbers per sample.
 fn targets(v: &Value, field: &str, n_out: usize) -> Result<Array2<f64>> {
-    let items = v
-        .as_array()
-        .ok_or_else(|| Error::invalid(field, format!("must be an array of targets, got {}", kind(v))))?;
+    let items = v.as_array().ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("must be an array of targets, got {}", kind(v)),
+        )
+    })?;
     match items.first() {
         None => Err(Error::invalid(field, "needs at least one target, got an empty array")),
         Some(Value::Array(_)) => matrix(v, field, Some(n_out)),

@@ -103,13 +103,28 @@ impl Activation {
                     e / (T::one() + e)
                 }
             }
-            Activation::Tanh => z.tanh(),
+            // tanh z = −expm1(−2z) / (2 + expm1(−2z)) for z ≥ 0, odd-symmetric for z < 0:
+            // accurate to a few ulps, and unlike sinh/cosh its dual-number derivative
+            // stays finite for any finite z (num-dual's own tanh is sinh/cosh, which
+            // turns into inf/inf beyond |z| ≈ 710).
+            Activation::Tanh => {
+                let t = (if re >= 0.0 { z * -2.0 } else { z * 2.0 }).exp_m1();
+                let pos = -t / (t + 2.0);
+                if re >= 0.0 || re.is_nan() {
+                    pos
+                } else {
+                    -pos
+                }
+            }
         }
     }
 
-    /// `act'(z)` in `f64`, given the pre-activation `z` and the activation `a = act(z)`
-    /// (the smooth functions' derivatives are cheapest in terms of `a`).
-    pub fn derivative(self, z: f64, a: f64) -> f64 {
+    /// `act'(z)` in `f64`, from the pre-activation `z`.
+    ///
+    /// The smooth functions use `e = exp(−|z|)` forms that keep full *relative*
+    /// accuracy when saturated: `σ(1−σ)` or `1 − tanh²` computed from the rounded
+    /// activation would cancel to a handful of correct digits (or to 0) for large |z|.
+    pub fn derivative(self, z: f64) -> f64 {
         match self {
             // d/dz z = 1
             Activation::Identity => 1.0,
@@ -129,10 +144,16 @@ impl Activation {
                     LEAKY_SLOPE
                 }
             }
-            // d/dz σ(z) = σ(z)·(1 − σ(z))
-            Activation::Sigmoid => a * (1.0 - a),
-            // d/dz tanh z = 1 − tanh² z
-            Activation::Tanh => 1.0 - a * a,
+            // d/dz σ(z) = σ(z)·(1 − σ(z)) = e/(1 + e)² with e = exp(−|z|)
+            Activation::Sigmoid => {
+                let e = (-z.abs()).exp();
+                e / ((1.0 + e) * (1.0 + e))
+            }
+            // d/dz tanh z = 1 − tanh² z = sech² z = 4e/(1 + e)² with e = exp(−2|z|)
+            Activation::Tanh => {
+                let e = (-2.0 * z.abs()).exp();
+                4.0 * e / ((1.0 + e) * (1.0 + e))
+            }
         }
     }
 }
@@ -140,5 +161,87 @@ impl Activation {
 impl std::fmt::Display for Activation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_dual::Dual64;
+
+    /// Each hand-written derivative against the exact dual-number derivative of the
+    /// generic value, and against a central difference (step ε^(1/3)), away from kinks.
+    #[test]
+    fn derivatives_match_dual_numbers_and_central_differences() {
+        let h = f64::EPSILON.cbrt();
+        for act in Activation::ALL {
+            for &z in &[-3.0, -0.7, -1e-3, 1e-3, 0.4, 2.5, 8.0] {
+                let hand = act.derivative(z);
+                let dual = act.apply(Dual64::new(z, 1.0)).eps;
+                approx::assert_relative_eq!(hand, dual, max_relative = 1e-14, epsilon = 1e-300);
+                let fd = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
+                approx::assert_relative_eq!(hand, fd, max_relative = 1e-8, epsilon = 1e-10);
+            }
+        }
+    }
+
+    /// At the kink both conventions agree: relu'(0) = 0, leaky_relu'(0) = 0.01.
+    #[test]
+    fn kink_convention_is_the_left_branch_for_both_oracles() {
+        assert_eq!(Activation::Relu.derivative(0.0), 0.0);
+        assert_eq!(Activation::Relu.apply(Dual64::new(0.0, 1.0)).eps, 0.0);
+        assert_eq!(Activation::LeakyRelu.derivative(0.0), LEAKY_SLOPE);
+        assert_eq!(
+            Activation::LeakyRelu.apply(Dual64::new(0.0, 1.0)).eps,
+            LEAKY_SLOPE
+        );
+    }
+
+    /// Sigmoid and tanh stay finite (and saturate correctly) for |z| up to 1e4.
+    #[test]
+    fn smooth_activations_are_finite_for_huge_inputs() {
+        for &z in &[-1e4f64, -745.0, -40.0, 40.0, 745.0, 1e4] {
+            for act in [Activation::Sigmoid, Activation::Tanh] {
+                let a = act.apply(z);
+                assert!(a.is_finite(), "{act}({z}) = {a}");
+                let d = act.apply(Dual64::new(z, 1.0)).eps;
+                assert!(d.is_finite(), "{act}'({z}) = {d}");
+                approx::assert_relative_eq!(act.derivative(z), d, max_relative = 1e-13);
+            }
+        }
+        assert_eq!(Activation::Sigmoid.apply(1e4), 1.0);
+        assert_eq!(Activation::Sigmoid.apply(-1e4), 0.0);
+        assert_eq!(Activation::Tanh.apply(1e4), 1.0);
+        assert_eq!(Activation::Tanh.apply(-1e4), -1.0);
+        approx::assert_relative_eq!(
+            Activation::Tanh.apply(0.3),
+            0.3f64.tanh(),
+            max_relative = 1e-15
+        );
+        approx::assert_relative_eq!(Activation::Tanh.apply(-1e-8), -1e-8, max_relative = 1e-15);
+        approx::assert_relative_eq!(
+            Activation::Tanh.derivative(30.0),
+            4.0 * (-60.0f64).exp(),
+            max_relative = 1e-13
+        );
+        approx::assert_relative_eq!(
+            Activation::Sigmoid.apply(-40.0),
+            (-40.0f64).exp() / (1.0 + (-40.0f64).exp()),
+            max_relative = 1e-15
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_field() {
+        let e = Activation::parse("softplus", "spec.activations[1]").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("spec.activations[1]: unknown activation \"softplus\""),
+            "{e}"
+        );
+        assert_eq!(
+            Activation::parse("leaky_relu", "f").unwrap(),
+            Activation::LeakyRelu
+        );
     }
 }

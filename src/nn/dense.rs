@@ -94,12 +94,83 @@ impl Dense<f64> {
         Zip::from(&mut dz)
             .and(&da)
             .and(&out.z)
-            .and(&out.a)
-            .for_each(|dz, &da, &z, &a| *dz = da * act.derivative(z, a));
+            .for_each(|dz, &da, &z| *dz = da * act.derivative(z));
         DenseGrad {
             dw: kernels::grad_weights(dz.view(), x),
             db: kernels::grad_bias(dz.view()),
             dx: want_dx.then(|| kernels::grad_input(dz.view(), self.w.view())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{array, Axis};
+
+    fn layer(activation: Activation) -> Dense {
+        Dense {
+            w: array![[0.3, -1.2, 0.7], [1.1, 0.4, -0.5]],
+            b: array![0.1, -0.2],
+            activation,
+        }
+    }
+
+    /// With one sample the batched backward must be the article's vector formulas,
+    /// bit for bit: `dz = da ⊙ act'(z)`, `dW = outer(dz, x)`, `db = dz`, `dx = Wᵀ·dz`.
+    #[test]
+    #[allow(clippy::needless_range_loop)] // indices mirror the formulas
+    fn single_sample_backward_is_the_articles_vector_form() {
+        for act in Activation::ALL {
+            let l = layer(act);
+            let x = array![[0.5, -1.5, 2.0]];
+            let out = l.forward(x.view());
+            let da = array![[0.25, -0.75]];
+            let g = l.backward(x.view(), &out, da.view(), true);
+
+            let z = out.z.row(0);
+            let dz: Vec<f64> = (0..2).map(|i| da[[0, i]] * act.derivative(z[i])).collect();
+            for i in 0..2 {
+                for j in 0..3 {
+                    assert_eq!(g.dw[[i, j]], dz[i] * x[[0, j]], "{act} dW[{i}][{j}]");
+                }
+                assert_eq!(g.db[i], dz[i], "{act} db[{i}]");
+            }
+            let dx = g.dx.unwrap();
+            for j in 0..3 {
+                let want = l.w[[1, j]].mul_add(dz[1], l.w[[0, j]] * dz[0]);
+                assert_eq!(dx[[0, j]], want, "{act} dx[{j}]");
+            }
+        }
+    }
+
+    /// The batched gradient is the sum of the per-sample gradients (the network divides
+    /// by `B` before it gets here), to rounding.
+    #[test]
+    fn batched_backward_is_the_sum_of_per_sample_backwards() {
+        for act in Activation::ALL {
+            let l = layer(act);
+            let x = array![[0.5, -1.5, 2.0], [1.0, 0.2, -0.3], [-2.0, 0.8, 0.1]];
+            let da = array![[0.25, -0.75], [1.5, 0.5], [-0.1, 0.9]];
+            let out = l.forward(x.view());
+            let g = l.backward(x.view(), &out, da.view(), true);
+            let mut dw = Array2::<f64>::zeros((2, 3));
+            let mut db = Array1::<f64>::zeros(2);
+            for r in 0..3 {
+                let xr = x.slice(ndarray::s![r..r + 1, ..]);
+                let o = l.forward(xr);
+                let gr = l.backward(xr, &o, da.slice(ndarray::s![r..r + 1, ..]), true);
+                dw += &gr.dw;
+                db += &gr.db;
+                let dx = g.dx.as_ref().unwrap();
+                approx::assert_abs_diff_eq!(
+                    dx.index_axis(Axis(0), r),
+                    gr.dx.unwrap().row(0),
+                    epsilon = 1e-15
+                );
+            }
+            approx::assert_abs_diff_eq!(g.dw, dw, epsilon = 1e-14);
+            approx::assert_abs_diff_eq!(g.db, db, epsilon = 1e-14);
         }
     }
 }

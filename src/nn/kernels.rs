@@ -9,7 +9,7 @@
 //! # Summation order of `W·x`
 //! NumPy's `W @ x` for these small shapes calls OpenBLAS's `dgemv`, which on x86-64
 //! accumulates with fused multiply-adds. By experiment (`scripts/fma_order_probe.py`)
-//! its order is `k = 0, 1, 2, …` when `W` has one row, and `k = 1, 0, 2, 3, …` when it
+//! its order is `k = 0, 1, 2, …` when `W` has one row (tried: `in` = 1…6), and `k = 1, 0, 2, 3, …` when it
 //! has several rows and `in ≤ 3`. [`affine`] uses exactly that order, which is what makes
 //! the article's 2-3-1 run bit-identical to NumPy. For `in ≥ 4` OpenBLAS uses blocked
 //! vector accumulators whose order we do not copy; results then agree with NumPy to a
@@ -57,7 +57,12 @@ pub fn grad_weights(dz: ArrayView2<f64>, x: ArrayView2<f64>) -> Array2<f64> {
     let out = dz.ncols();
     let n = x.ncols();
     Array2::from_shape_fn((out, n), |(i, j)| {
-        fused_dot(dz.column(i).iter().copied().zip(x.column(j).iter().copied()))
+        fused_dot(
+            dz.column(i)
+                .iter()
+                .copied()
+                .zip(x.column(j).iter().copied()),
+        )
     })
 }
 

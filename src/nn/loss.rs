@@ -62,7 +62,11 @@ impl Loss {
 
     /// `∂L̄/∂Ŷ (B, m)` of the batch mean `L̄ = (1/B)·Σ_r L_r`: each row is
     /// [`Loss::derivative`] divided by `B` (exactly the per-sample value when `B = 1`).
-    pub fn batch_derivative(self, y_hat: ArrayView2<f64>, y: ArrayView2<f64>) -> ndarray::Array2<f64> {
+    pub fn batch_derivative(
+        self,
+        y_hat: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+    ) -> ndarray::Array2<f64> {
         let (b, m) = y_hat.dim();
         let mut d = ndarray::Array2::zeros((b, m));
         ndarray::Zip::from(&mut d)

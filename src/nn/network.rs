@@ -73,7 +73,10 @@ impl Network<f64> {
         init_scale: f64,
     ) -> Result<Self> {
         if sizes.len() < 2 {
-            return Err(Error::invalid("sizes", "needs at least two entries (input and output)"));
+            return Err(Error::invalid(
+                "sizes",
+                "needs at least two entries (input and output)",
+            ));
         }
         if activations.len() != sizes.len() - 1 {
             return Err(Error::invalid(
@@ -124,7 +127,12 @@ impl Network<f64> {
     /// calls [`Dense::backward`] with `dA_k`, passing its `dX` on as `dA_{k−1}`. All
     /// gradients use the parameters as they were in the forward pass; nothing is
     /// updated here. `want_input_grad` also computes `∂L̄/∂X` (layer 0's `dX`).
-    pub fn backward(&self, fwd: &Forward<f64>, y: ArrayView2<f64>, want_input_grad: bool) -> Gradients {
+    pub fn backward(
+        &self,
+        fwd: &Forward<f64>,
+        y: ArrayView2<f64>,
+        want_input_grad: bool,
+    ) -> Gradients {
         let d_output = self.loss.batch_derivative(fwd.output(), y);
         let mut grads: Vec<DenseGrad> = Vec::with_capacity(self.layers.len());
         let mut da = d_output.clone();
@@ -206,5 +214,44 @@ impl<T: Scalar> Network<T> {
         let losses = self.sample_losses(&fwd, y);
         let n = losses.len() as f64;
         losses.iter().fold(T::zero(), |acc, &l| acc + l) / n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::activation::Activation::*;
+    use ndarray::array;
+
+    /// The mini-batch gradient equals the mean of the per-sample gradients.
+    #[test]
+    fn batch_gradient_is_the_mean_of_per_sample_gradients() {
+        let net = Network::init(&[3, 4, 2], &[Tanh, Sigmoid], Loss::Mse, 5, 1.0).unwrap();
+        let x = array![[0.5, -1.0, 2.0], [1.0, 0.3, -0.2], [-1.5, 0.7, 0.4]];
+        let y = array![[0.1, 0.9], [0.4, 0.2], [0.8, 0.5]];
+        let g = net.backward(&net.forward(x.view()), y.view(), true);
+        for (k, layer) in g.layers.iter().enumerate() {
+            let mut mean_dw = Array2::<f64>::zeros(layer.dw.raw_dim());
+            let mut mean_db = Array1::<f64>::zeros(layer.db.raw_dim());
+            for r in 0..3 {
+                let (xr, yr) = (
+                    x.slice(ndarray::s![r..r + 1, ..]),
+                    y.slice(ndarray::s![r..r + 1, ..]),
+                );
+                let gr = net.backward(&net.forward(xr), yr, true);
+                mean_dw = mean_dw + &gr.layers[k].dw / 3.0;
+                mean_db = mean_db + &gr.layers[k].db / 3.0;
+            }
+            approx::assert_abs_diff_eq!(layer.dw, mean_dw, epsilon = 1e-15);
+            approx::assert_abs_diff_eq!(layer.db, mean_db, epsilon = 1e-15);
+        }
+    }
+
+    #[test]
+    fn init_refuses_inconsistent_shapes() {
+        assert!(Network::init(&[2], &[], Loss::Mse, 0, 1.0).is_err());
+        assert!(Network::init(&[2, 3, 1], &[Relu], Loss::Mse, 0, 1.0).is_err());
+        let e = Network::init(&[2, 0, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).unwrap_err();
+        assert_eq!(e.to_string(), "sizes[1]: must be ≥ 1, got 0");
     }
 }

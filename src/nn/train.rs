@@ -34,7 +34,10 @@ impl TrainConfig {
     /// Checks the ranges; errors name the field.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid("lr", format!("must be finite and > 0, got {}", self.lr)));
+            return Err(Error::invalid(
+                "lr",
+                format!("must be finite and > 0, got {}", self.lr),
+            ));
         }
         if self.epochs == 0 {
             return Err(Error::invalid("epochs", "must be ≥ 1, got 0"));
@@ -151,17 +154,35 @@ pub fn check_data(net: &Network<f64>, x: ArrayView2<f64>, y: ArrayView2<f64>) ->
         return Err(Error::invalid("x", "needs at least one sample"));
     }
     if x.ncols() != n_in {
-        return Err(Error::invalid("x", format!("samples have {} features, but sizes[0] is {n_in}", x.ncols())));
+        return Err(Error::invalid(
+            "x",
+            format!(
+                "samples have {} features, but sizes[0] is {n_in}",
+                x.ncols()
+            ),
+        ));
     }
     if y.nrows() != x.nrows() {
-        return Err(Error::invalid("y", format!("has {} targets for {} samples in x", y.nrows(), x.nrows())));
+        return Err(Error::invalid(
+            "y",
+            format!("has {} targets for {} samples in x", y.nrows(), x.nrows()),
+        ));
     }
     if y.ncols() != n_out {
-        return Err(Error::invalid("y", format!("targets have {} values, but the last size is {n_out}", y.ncols())));
+        return Err(Error::invalid(
+            "y",
+            format!(
+                "targets have {} values, but the last size is {n_out}",
+                y.ncols()
+            ),
+        ));
     }
     for (name, a) in [("x", x), ("y", y)] {
         if let Some(((r, c), v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(Error::invalid(format!("{name}[{r}][{c}]"), format!("must be finite, got {v}")));
+            return Err(Error::invalid(
+                format!("{name}[{r}][{c}]"),
+                format!("must be finite, got {v}"),
+            ));
         }
     }
     Ok(())
