@@ -30,6 +30,7 @@
 //! assert_eq!(format!("{:.4}", run.loss[900]), "0.0573");
 //! ```
 
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod nn;

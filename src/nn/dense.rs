@@ -12,6 +12,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 
+use crate::check::bugs::Bug;
 use crate::nn::activation::Activation;
 use crate::nn::kernels;
 use crate::scalar::Scalar;
@@ -40,6 +41,8 @@ pub struct DenseOutput<T = f64> {
 /// The gradients of one layer from [`Dense::backward`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct DenseGrad {
+    /// `∂L/∂Z = dA ⊙ act'(Z) (B, out)`.
+    pub dz: Array2<f64>,
     /// `∂L/∂W = dZᵀ·X (out, in)`.
     pub dw: Array2<f64>,
     /// `∂L/∂b = Σ_rows dZ (out)`.
@@ -82,24 +85,71 @@ impl Dense<f64> {
     /// * `dX = dZ·W` `(B, in)` — for one sample, `Wᵀ·dz` (only if `want_dx`)
     ///
     /// `W` here is the layer's weights *before* any update of this step.
+    /// `bug` injects a mistake from the [`Bug`] catalogue (`None` in normal use).
     pub fn backward(
         &self,
         x: ArrayView2<f64>,
         out: &DenseOutput<f64>,
         da: ArrayView2<f64>,
         want_dx: bool,
+        bug: Option<Bug>,
     ) -> DenseGrad {
         let act = self.activation;
         let mut dz = Array2::zeros(da.raw_dim());
         Zip::from(&mut dz)
             .and(&da)
             .and(&out.z)
-            .for_each(|dz, &da, &z| *dz = da * act.derivative(z));
-        DenseGrad {
-            dw: kernels::grad_weights(dz.view(), x),
-            db: kernels::grad_bias(dz.view()),
-            dx: want_dx.then(|| kernels::grad_input(dz.view(), self.w.view())),
+            .and(&out.a)
+            .for_each(|dz, &da, &z, &a| {
+                *dz = match bug {
+                    None => da * act.derivative(z),
+                    Some(bug) => da * buggy_derivative(bug, act, z, a),
+                }
+            });
+        let dw = match bug {
+            Some(Bug::DwTransposed) => kernels::grad_weights(x, dz.view()),
+            _ => kernels::grad_weights(dz.view(), x),
+        };
+        let db = match bug {
+            Some(Bug::BiasNotSummed) => dz.row(0).to_owned(),
+            _ => kernels::grad_bias(dz.view()),
+        };
+        let dx = want_dx.then(|| self.grad_input(dz.view(), bug));
+        DenseGrad { dz, dw, db, dx }
+    }
+
+    /// `dX = dZ·W (B, in)`: what the layer hands to the layer below.
+    pub fn grad_input(&self, dz: ArrayView2<f64>, bug: Option<Bug>) -> Array2<f64> {
+        match bug {
+            Some(Bug::DxNoTranspose) => {
+                // `W.reshape(in, out) @ dz`: W's row-major buffer read as (in, out).
+                let (out, n) = self.w.dim();
+                let wre = Array2::from_shape_fn((n, out), |(j, i)| {
+                    let flat = j * out + i;
+                    self.w[[flat / n, flat % n]]
+                });
+                kernels::grad_input(dz, wre.t())
+            }
+            _ => kernels::grad_input(dz, self.w.view()),
         }
+    }
+}
+
+/// `act'` as a buggy backward computes it (see [`Bug`]).
+fn buggy_derivative(bug: Bug, act: Activation, z: f64, a: f64) -> f64 {
+    match bug {
+        Bug::ReluMaskInverted if act.is_piecewise() => {
+            let right = act.derivative(1.0);
+            let left = act.derivative(-1.0);
+            if z > 0.0 {
+                left
+            } else {
+                right
+            }
+        }
+        Bug::DerivativeOfA => act.derivative(a),
+        Bug::ActivationDerivativeDropped => 1.0,
+        _ => act.derivative(z),
     }
 }
 
@@ -126,7 +176,7 @@ mod tests {
             let x = array![[0.5, -1.5, 2.0]];
             let out = l.forward(x.view());
             let da = array![[0.25, -0.75]];
-            let g = l.backward(x.view(), &out, da.view(), true);
+            let g = l.backward(x.view(), &out, da.view(), true, None);
 
             let z = out.z.row(0);
             let dz: Vec<f64> = (0..2).map(|i| da[[0, i]] * act.derivative(z[i])).collect();
@@ -153,13 +203,13 @@ mod tests {
             let x = array![[0.5, -1.5, 2.0], [1.0, 0.2, -0.3], [-2.0, 0.8, 0.1]];
             let da = array![[0.25, -0.75], [1.5, 0.5], [-0.1, 0.9]];
             let out = l.forward(x.view());
-            let g = l.backward(x.view(), &out, da.view(), true);
+            let g = l.backward(x.view(), &out, da.view(), true, None);
             let mut dw = Array2::<f64>::zeros((2, 3));
             let mut db = Array1::<f64>::zeros(2);
             for r in 0..3 {
                 let xr = x.slice(ndarray::s![r..r + 1, ..]);
                 let o = l.forward(xr);
-                let gr = l.backward(xr, &o, da.slice(ndarray::s![r..r + 1, ..]), true);
+                let gr = l.backward(xr, &o, da.slice(ndarray::s![r..r + 1, ..]), true, None);
                 dw += &gr.dw;
                 db += &gr.db;
                 let dx = g.dx.as_ref().unwrap();

@@ -7,6 +7,7 @@
 
 use ndarray::{ArrayView1, ArrayView2};
 
+use crate::check::bugs::Bug;
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 
@@ -62,17 +63,30 @@ impl Loss {
 
     /// `∂L̄/∂Ŷ (B, m)` of the batch mean `L̄ = (1/B)·Σ_r L_r`: each row is
     /// [`Loss::derivative`] divided by `B` (exactly the per-sample value when `B = 1`).
+    /// `bug` injects a loss-derivative mistake from the catalogue (`None` normally).
     pub fn batch_derivative(
         self,
         y_hat: ArrayView2<f64>,
         y: ArrayView2<f64>,
+        bug: Option<Bug>,
     ) -> ndarray::Array2<f64> {
         let (b, m) = y_hat.dim();
+        let batch = match bug {
+            Some(Bug::BatchSumNotMean) => 1.0,
+            _ => b as f64,
+        };
         let mut d = ndarray::Array2::zeros((b, m));
         ndarray::Zip::from(&mut d)
             .and(&y_hat)
             .and(&y)
-            .for_each(|d, &p, &t| *d = self.derivative(p, t, m) / b as f64);
+            .for_each(|d, &p, &t| {
+                let dl = match bug {
+                    Some(Bug::MseWithoutTwo) => (p - t) / m as f64,
+                    Some(Bug::MseWithoutSize) => 2.0 * (p - t),
+                    _ => self.derivative(p, t, m),
+                };
+                *d = dl / batch
+            });
         d
     }
 }

@@ -9,6 +9,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 
+use crate::check::bugs::Bug;
 use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
@@ -133,12 +134,23 @@ impl Network<f64> {
         y: ArrayView2<f64>,
         want_input_grad: bool,
     ) -> Gradients {
-        let d_output = self.loss.batch_derivative(fwd.output(), y);
+        self.backward_with(fwd, y, want_input_grad, None)
+    }
+
+    /// [`Network::backward`] with a mistake from the [`Bug`] catalogue injected.
+    pub fn backward_with(
+        &self,
+        fwd: &Forward<f64>,
+        y: ArrayView2<f64>,
+        want_input_grad: bool,
+        bug: Option<Bug>,
+    ) -> Gradients {
+        let d_output = self.loss.batch_derivative(fwd.output(), y, bug);
         let mut grads: Vec<DenseGrad> = Vec::with_capacity(self.layers.len());
         let mut da = d_output.clone();
         for (k, layer) in self.layers.iter().enumerate().rev() {
             let want_dx = k > 0 || want_input_grad;
-            let g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), want_dx);
+            let g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), want_dx, bug);
             if let Some(dx) = &g.dx {
                 da = dx.clone();
             }
@@ -151,12 +163,58 @@ impl Network<f64> {
         }
     }
 
+    /// One training step on a batch: forward, per-sample losses, backward of the batch
+    /// mean, update. Returns the forward pass, the losses and the gradients.
+    ///
+    /// `bug` may inject a mistake; [`Bug::StaleWeights`] updates each layer before
+    /// back-propagating through it, [`Bug::UpdatePlus`] climbs the gradient.
+    pub fn train_step(
+        &mut self,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        bug: Option<Bug>,
+    ) -> (Forward<f64>, Array1<f64>, Gradients) {
+        let fwd = self.forward(x);
+        let losses = self.sample_losses(&fwd, y);
+        let grads = if bug == Some(Bug::StaleWeights) {
+            let d_output = self.loss.batch_derivative(fwd.output(), y, None);
+            let mut da = d_output.clone();
+            let mut layers = Vec::with_capacity(self.layers.len());
+            for k in (0..self.layers.len()).rev() {
+                let mut g = self.layers[k].backward(
+                    fwd.layer_input(k),
+                    &fwd.layers[k],
+                    da.view(),
+                    false,
+                    None,
+                );
+                update_layer(&mut self.layers[k], &g, lr, None);
+                if k > 0 {
+                    let dx = self.layers[k].grad_input(g.dz.view(), None);
+                    da = dx.clone();
+                    g.dx = Some(dx);
+                }
+                layers.push(g);
+            }
+            layers.reverse();
+            return (fwd, losses, Gradients { d_output, layers });
+        } else {
+            self.backward_with(&fwd, y, false, bug)
+        };
+        self.apply_update_with(&grads, lr, bug);
+        (fwd, losses, grads)
+    }
+
     /// Gradient-descent update of every layer: `W ← W − lr·dW`, `b ← b − lr·db`
     /// (the product rounded, then subtracted: two roundings, as NumPy does).
     pub fn apply_update(&mut self, grads: &Gradients, lr: f64) {
+        self.apply_update_with(grads, lr, None)
+    }
+
+    fn apply_update_with(&mut self, grads: &Gradients, lr: f64, bug: Option<Bug>) {
         for (layer, g) in self.layers.iter_mut().zip(&grads.layers) {
-            layer.w.zip_mut_with(&g.dw, |w, &d| *w -= lr * d);
-            layer.b.zip_mut_with(&g.db, |b, &d| *b -= lr * d);
+            update_layer(layer, g, lr, bug);
         }
     }
 
@@ -174,6 +232,25 @@ impl Network<f64> {
     }
 }
 
+/// `W ← W − lr·dW`, `b ← b − lr·db` for one layer ([`Bug::UpdatePlus`] adds instead).
+/// A gradient of the wrong shape (from [`Bug::DwTransposed`]) is applied element by
+/// element in memory order, as a buggy NumPy port with a reshape would.
+fn update_layer(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Option<Bug>) {
+    let sign = if bug == Some(Bug::UpdatePlus) {
+        -1.0
+    } else {
+        1.0
+    };
+    if layer.w.dim() == g.dw.dim() {
+        layer.w.zip_mut_with(&g.dw, |w, &d| *w -= sign * (lr * d));
+    } else {
+        for (w, &d) in layer.w.iter_mut().zip(g.dw.iter()) {
+            *w -= sign * (lr * d);
+        }
+    }
+    layer.b.zip_mut_with(&g.db, |b, &d| *b -= sign * (lr * d));
+}
+
 impl<T: Scalar> Network<T> {
     /// `sizes = [n_0, …, n_L]`.
     pub fn sizes(&self) -> Vec<usize> {
@@ -189,8 +266,16 @@ impl<T: Scalar> Network<T> {
 
     /// Forward pass of a batch `X (B, n_0)` through every layer; generic over the scalar.
     pub fn forward(&self, x: ArrayView2<T>) -> Forward<T> {
-        let mut layers: Vec<DenseOutput<T>> = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
+        self.forward_from(0, x)
+    }
+
+    /// Forward pass through layers `start..` only, from that layer's input `(B, n_start)`.
+    /// `forward_from(0, X)` is [`Network::forward`]; the gradient checker starts later
+    /// when the layers before `start` are unaffected by what it perturbs. The returned
+    /// `Forward` holds the layers `start..` (its `input` is the given one).
+    pub fn forward_from(&self, start: usize, x: ArrayView2<T>) -> Forward<T> {
+        let mut layers: Vec<DenseOutput<T>> = Vec::with_capacity(self.layers.len() - start);
+        for layer in &self.layers[start..] {
             let input = layers.last().map_or(x, |o| o.a.view());
             let out = layer.forward(input);
             layers.push(out);

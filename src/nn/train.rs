@@ -105,16 +105,13 @@ pub fn train(
         for first in (0..n).step_by(config.batch_size) {
             let last = (first + config.batch_size).min(n);
             let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
-            let fwd = net.forward(xb);
-            let losses = net.sample_losses(&fwd, yb);
+            let (fwd, losses, grads) = net.train_step(xb, yb, config.lr, None);
             for (r, &l) in losses.iter().enumerate() {
                 if !l.is_finite() {
                     return Err(diverged(epoch, first + r, "loss".into()));
                 }
                 total += l;
             }
-            let grads = net.backward(&fwd, yb, false);
-            net.apply_update(&grads, config.lr);
             if let Some(what) = net.first_non_finite() {
                 return Err(diverged(epoch, first, what));
             }

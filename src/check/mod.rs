@@ -1,0 +1,2 @@
+//! The gradient checker (placeholder module map; filled in below).
+pub mod bugs;
