@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::{Error, Result};
 use crate::spec::{Overrides, Spec};
 
+pub mod gradient_check;
 pub mod train;
 
 /// A vectorized reference neural network with a proven backward pass.
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Train the network (by default the article's 2-3-1 example) and print the loss.
     Train(train::TrainArgs),
+    /// Verify the hand-derived backward pass against dual numbers and finite differences.
+    GradientCheck(gradient_check::GradientCheckArgs),
 }
 
 /// The model spec and the flags that override its keys (shared by every subcommand).
@@ -79,6 +82,7 @@ pub enum Format {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(&args),
+        Command::GradientCheck(args) => gradient_check::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -293,12 +293,19 @@ impl<T: Scalar> Network<T> {
     }
 
     /// The batch mean loss `L̄ = (1/B)·Σ_r L_r` (the objective whose gradient
-    /// [`Network::backward`] computes), summed in row order.
+    /// [`Network::backward`] computes) of a batch `X (B, n_0)`, `Y (B, n_L)`.
     pub fn mean_loss(&self, x: ArrayView2<T>, y: ArrayView2<f64>) -> T {
-        let fwd = self.forward(x);
-        let losses = self.sample_losses(&fwd, y);
-        let n = losses.len() as f64;
-        losses.iter().fold(T::zero(), |acc, &l| acc + l) / n
+        self.mean_loss_of(self.forward(x).output(), y)
+    }
+
+    /// `L̄ = (1/B)·Σ_r L(ŷ_r, y_r)` for given outputs `Ŷ (B, n_L)`, summed in row order.
+    pub fn mean_loss_of(&self, y_hat: ArrayView2<T>, y: ArrayView2<f64>) -> T {
+        let sum = y_hat
+            .rows()
+            .into_iter()
+            .zip(y.rows())
+            .fold(T::zero(), |acc, (p, t)| acc + self.loss.value(p, t));
+        sum / y_hat.nrows() as f64
     }
 }
 
