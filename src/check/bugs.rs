@@ -89,6 +89,27 @@ impl Bug {
         }
     }
 
+    /// Why this bug cannot change any gradient or update of a network with these
+    /// activations, output width and batch size — or `None` when it can.
+    pub fn harmless_for(
+        self,
+        activations: &[crate::nn::activation::Activation],
+        outputs: usize,
+        batch_size: usize,
+    ) -> Option<&'static str> {
+        use crate::nn::activation::Activation::{Sigmoid, Tanh};
+        match self {
+            Bug::DerivativeOfA if !activations.iter().any(|a| matches!(a, Sigmoid | Tanh)) => Some(
+                "no sigmoid/tanh layer, and for relu, leaky_relu and identity act'(a) = act'(z)",
+            ),
+            Bug::MseWithoutSize if outputs == 1 => Some("with one output, 1/m = 1"),
+            Bug::BiasNotSummed | Bug::BatchSumNotMean if batch_size == 1 => {
+                Some("with one sample per batch, the sum is the first row and the mean is the sum")
+            }
+            _ => None,
+        }
+    }
+
     /// Parses `--inject-bug NAME`.
     pub fn parse(name: &str) -> Result<Bug> {
         Bug::ALL

@@ -39,17 +39,29 @@ pub trait Objective: Sync {
 /// Checks `claimed` against the dual-number gradient and central differences of `f`
 /// at `theta`, every coordinate. Errors if the lengths differ or `theta`/`claimed`
 /// hold non-finite numbers.
-pub fn check_gradient<F: Objective>(f: &F, theta: &[f64], claimed: &[f64], cfg: &CheckConfig) -> Result<TensorReport> {
+pub fn check_gradient<F: Objective>(
+    f: &F,
+    theta: &[f64],
+    claimed: &[f64],
+    cfg: &CheckConfig,
+) -> Result<TensorReport> {
     cfg.validate()?;
     if theta.len() != claimed.len() {
         return Err(Error::invalid(
             "claimed",
-            format!("has {} entries for {} parameters", claimed.len(), theta.len()),
+            format!(
+                "has {} entries for {} parameters",
+                claimed.len(),
+                theta.len()
+            ),
         ));
     }
     for (name, v) in [("theta", theta), ("claimed", claimed)] {
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::invalid(format!("{name}[{i}]"), format!("must be finite, got {}", v[i])));
+            return Err(Error::invalid(
+                format!("{name}[{i}]"),
+                format!("must be finite, got {}", v[i]),
+            ));
         }
     }
     let mut report = TensorReport::new("theta", vec![theta.len()], "gradient");
@@ -65,7 +77,14 @@ pub fn check_gradient<F: Objective>(f: &F, theta: &[f64], claimed: &[f64], cfg: 
             probe_theta[i] = theta[i];
             v.into()
         };
-        let fd = finite_diff::estimate(theta[i], &mut probe, cfg.step, cfg.richardson, dual, &cfg.fd);
+        let fd = finite_diff::estimate(
+            theta[i],
+            &mut probe,
+            cfg.step,
+            cfg.richardson,
+            dual,
+            &cfg.fd,
+        );
         let verdict = triage(claimed[i], dual, &fd, cfg);
         report.add(
             ElementCheck {

@@ -52,7 +52,9 @@ impl Tolerance {
 
     /// As [`Tolerance::accepts`], with `extra` added to the absolute part.
     pub fn accepts_with(&self, value: f64, oracle: f64, extra: f64) -> bool {
-        value.is_finite() && oracle.is_finite() && (value - oracle).abs() <= self.atol + extra + self.rtol * oracle.abs()
+        value.is_finite()
+            && oracle.is_finite()
+            && (value - oracle).abs() <= self.atol + extra + self.rtol * oracle.abs()
     }
 }
 
@@ -72,8 +74,14 @@ pub struct CheckConfig {
 impl Default for CheckConfig {
     fn default() -> Self {
         CheckConfig {
-            dual: Tolerance { rtol: 1e-10, atol: 1e-12 },
-            fd: Tolerance { rtol: 1e-6, atol: 1e-8 },
+            dual: Tolerance {
+                rtol: 1e-10,
+                atol: 1e-12,
+            },
+            fd: Tolerance {
+                rtol: 1e-6,
+                atol: 1e-8,
+            },
             step: f64::EPSILON.cbrt(),
             richardson: false,
         }
@@ -91,11 +99,17 @@ impl CheckConfig {
             ("--fd-atol", self.fd.atol),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::invalid(name, format!("must be finite and ≥ 0, got {v}")));
+                return Err(Error::invalid(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
             }
         }
         if !(self.step.is_finite() && self.step > 0.0 && self.step < 1.0) {
-            return Err(Error::invalid("--step", format!("must be in (0, 1), got {}", self.step)));
+            return Err(Error::invalid(
+                "--step",
+                format!("must be in (0, 1), got {}", self.step),
+            ));
         }
         Ok(())
     }

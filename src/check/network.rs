@@ -103,6 +103,8 @@ pub struct NetworkReport {
     pub batches: usize,
     /// The network's sizes.
     pub sizes: Vec<usize>,
+    /// The network's activations.
+    pub activations: Vec<crate::nn::activation::Activation>,
 }
 
 impl NetworkReport {
@@ -118,7 +120,11 @@ impl NetworkReport {
 
     fn header(&self) -> String {
         let sizes: Vec<String> = self.sizes.iter().map(|s| s.to_string()).collect();
-        let bug = self.options.bug.map(|b| format!(", injected bug: {}", b.name())).unwrap_or_default();
+        let bug = self
+            .options
+            .bug
+            .map(|b| format!(", injected bug: {}", b.name()))
+            .unwrap_or_default();
         format!(
             "gradient check of {} ({} mode) at epochs {:?}, {} batch(es) of up to {} sample(s){bug}",
             sizes.join("-"),
@@ -139,12 +145,30 @@ impl NetworkReport {
             } else {
                 String::new()
             };
-            format!("verified: all {} tensors agree with both oracles{kink_note}", self.tensors.len())
+            let mut line = format!(
+                "verified: all {} tensors agree with both oracles{kink_note}",
+                self.tensors.len()
+            );
+            if let Some(bug) = self.options.bug {
+                let outputs = self.sizes.last().copied().unwrap_or(1);
+                let why = bug
+                    .harmless_for(&self.activations, outputs, self.batch_size)
+                    .unwrap_or("it changed nothing the checked coordinates can see; try --mode exhaustive or another network");
+                line.push_str(&format!(
+                    "\nnote: the injected bug {} went undetected because {why}",
+                    bug.name()
+                ));
+            }
+            line
         } else {
             let names: Vec<String> = failed
                 .iter()
                 .map(|t| {
-                    let what = if t.kind == "gradient" { t.name.clone() } else { format!("{} {}", t.name, t.kind) };
+                    let what = if t.kind == "gradient" {
+                        t.name.clone()
+                    } else {
+                        format!("{} {}", t.name, t.kind)
+                    };
                     format!("{what} ({})", t.verdict())
                 })
                 .collect();
@@ -154,7 +178,12 @@ impl NetworkReport {
 
     /// Header, table, worst elements, conclusion.
     pub fn to_text(&self) -> String {
-        format!("{}\n{}{}\n", self.header(), table(&self.tensors), self.summary())
+        format!(
+            "{}\n{}{}\n",
+            self.header(),
+            table(&self.tensors),
+            self.summary()
+        )
     }
 
     /// The same content as JSON.
@@ -197,7 +226,9 @@ impl Tensor {
     }
 
     fn all(layers: usize) -> Vec<Tensor> {
-        let mut v: Vec<Tensor> = (0..layers).flat_map(|k| [Tensor::W(k), Tensor::B(k)]).collect();
+        let mut v: Vec<Tensor> = (0..layers)
+            .flat_map(|k| [Tensor::W(k), Tensor::B(k)])
+            .collect();
         v.push(Tensor::X);
         v
     }
@@ -228,15 +259,23 @@ pub fn planned_checks(spec: &Spec, opts: &NetworkCheckOptions) -> u64 {
 
 /// Checks the backward pass of `spec`'s network (see the module docs). `progress` is
 /// called with the number of element checks just finished.
-pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<NetworkReport> {
+pub fn check_network(
+    spec: &Spec,
+    opts: &NetworkCheckOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<NetworkReport> {
     opts.config.validate()?;
     let batch_size = opts.batch_size.unwrap_or(spec.batch_size);
     if batch_size == 0 {
         return Err(Error::invalid("--batch-size", "must be ≥ 1, got 0"));
     }
     match opts.mode {
-        Mode::Sampled { per_tensor: 0 } => return Err(Error::invalid("--samples", "must be ≥ 1, got 0")),
-        Mode::Directional { directions: 0 } => return Err(Error::invalid("--directions", "must be ≥ 1, got 0")),
+        Mode::Sampled { per_tensor: 0 } => {
+            return Err(Error::invalid("--samples", "must be ≥ 1, got 0"))
+        }
+        Mode::Directional { directions: 0 } => {
+            return Err(Error::invalid("--directions", "must be ≥ 1, got 0"))
+        }
         _ => {}
     }
     let mut points = opts.at_epochs.clone();
@@ -256,7 +295,14 @@ pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn
     let tensors = Tensor::all(net.layers.len());
     let mut grads_reports: Vec<TensorReport> = tensors
         .iter()
-        .map(|&t| TensorReport::new(t.name(), tensor_shape(&net, t, batch_size.min(n)), "gradient"))
+        .map(|&t| {
+            let kind = if matches!(opts.mode, Mode::Directional { .. }) {
+                "direction"
+            } else {
+                "gradient"
+            };
+            TensorReport::new(t.name(), tensor_shape(&net, t, batch_size.min(n)), kind)
+        })
         .collect();
     let mut update_reports: Vec<TensorReport> = tensors
         .iter()
@@ -275,7 +321,10 @@ pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn
             trained = epoch;
         }
         if let Some(what) = net.first_non_finite() {
-            return Err(Error::invalid(what, format!("is not finite at epoch {epoch}; nothing to check")));
+            return Err(Error::invalid(
+                what,
+                format!("is not finite at epoch {epoch}; nothing to check"),
+            ));
         }
         let net_dual: Network<Dual64> = net.lift();
         for first in (0..n).step_by(batch_size) {
@@ -285,7 +334,10 @@ pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn
                 first_sample: first,
                 batch_len: last - first,
             };
-            let (xb, yb) = (spec.x.slice(s![first..last, ..]), spec.y.slice(s![first..last, ..]));
+            let (xb, yb) = (
+                spec.x.slice(s![first..last, ..]),
+                spec.y.slice(s![first..last, ..]),
+            );
             let fwd = net.forward(xb);
             let grads = net.backward_with(&fwd, yb, true, opts.bug);
             let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
@@ -299,21 +351,32 @@ pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn
                     _ => shape.iter().product(),
                 };
                 let claimed = match claimed_view(&grads, t) {
-                    Some(c) if c.shape() == shape.as_slice() => c,
+                    Some(c) if c.shape() == shape.as_slice() => c.to_owned(),
                     Some(c) => {
                         if report.shape_error.is_none() {
                             report.set_shape_error(c.shape());
                         }
-                        continue;
+                        // Same size: compare in memory order, as the update applies it.
+                        match ndarray::ArrayD::from_shape_vec(
+                            shape.clone(),
+                            c.iter().copied().collect(),
+                        ) {
+                            Ok(c) => c,
+                            Err(_) => continue,
+                        }
                     }
                     None => continue,
                 };
+                let claimed = claimed.view();
                 let checks = ctx.check_tensor(t, &claimed, &shape, opts, &mut rng, progress);
                 if let Some(ui) = update_index(t) {
                     let ur = &mut update_reports[ui];
                     ur.total += checks.len();
                     for (probe, e) in &checks {
-                        ur.add(update_check(&net, &after, t, probe, e, spec.lr, &opts.config), Some(at));
+                        ur.add(
+                            update_check(&net, &after, t, probe, e, spec.lr, &opts.config),
+                            Some(at),
+                        );
                     }
                 }
                 for (_, e) in checks {
@@ -333,6 +396,7 @@ pub fn check_network(spec: &Spec, opts: &NetworkCheckOptions, progress: &(dyn Fn
         batch_size,
         batches,
         sizes: spec.sizes.clone(),
+        activations: spec.activations.clone(),
     })
 }
 
@@ -394,7 +458,12 @@ struct BatchCtx<'a> {
 }
 
 impl<'a> BatchCtx<'a> {
-    fn new(net: &'a Network<f64>, net_dual: &'a Network<Dual64>, y: ArrayView2<'a, f64>, fwd: Forward<f64>) -> Self {
+    fn new(
+        net: &'a Network<f64>,
+        net_dual: &'a Network<Dual64>,
+        y: ArrayView2<'a, f64>,
+        fwd: Forward<f64>,
+    ) -> Self {
         let mut lifted = vec![fwd.input.mapv(Dual64::from)];
         lifted.extend(fwd.layers.iter().map(|l| l.a.mapv(Dual64::from)));
         BatchCtx {
@@ -425,15 +494,25 @@ impl<'a> BatchCtx<'a> {
             Mode::Directional { directions } => (0..directions)
                 .map(|_| {
                     let v: Vec<f64> = (0..size).map(|_| rng.gauss()).collect();
-                    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
-                    let v = ndarray::ArrayD::from_shape_vec(shape.to_vec(), v.iter().map(|x| x / norm).collect())
-                        .expect("size matches shape");
+                    let norm = v
+                        .iter()
+                        .map(|x| x * x)
+                        .sum::<f64>()
+                        .sqrt()
+                        .max(f64::MIN_POSITIVE);
+                    let v = ndarray::ArrayD::from_shape_vec(
+                        shape.to_vec(),
+                        v.iter().map(|x| x / norm).collect(),
+                    )
+                    .expect("size matches shape");
                     ProbeKind::Direction(v)
                 })
                 .collect(),
             _ => {
                 let flat: Vec<usize> = match (opts.mode, t) {
-                    (Mode::Sampled { per_tensor }, Tensor::W(_) | Tensor::X) => choose(rng, size, per_tensor),
+                    (Mode::Sampled { per_tensor }, Tensor::W(_) | Tensor::X) => {
+                        choose(rng, size, per_tensor)
+                    }
                     _ => (0..size).collect(),
                 };
                 flat.into_iter()
@@ -457,7 +536,8 @@ impl<'a> BatchCtx<'a> {
                 let e = match &p {
                     ProbeKind::Coord(idx) => self.check_coord(t, idx, claimed[idx.as_slice()], cfg),
                     ProbeKind::Direction(v) => {
-                        let claimed_dir: f64 = claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+                        let claimed_dir: f64 =
+                            claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
                         let mut e = self.check_direction(t, v, claimed_dir, cfg);
                         e.index = vec![d];
                         e
@@ -472,6 +552,7 @@ impl<'a> BatchCtx<'a> {
     /// `L̄` with row `i` of layer `k` replaced by `(w_row, b_i)`, generic over the
     /// scalar: column `i` of `Z_k` from the one-row layer's own forward, then the layers
     /// above. Returns the loss, the one-row output and the upper layers' forward.
+    #[allow(clippy::too_many_arguments)] // one probe = row, its inputs and the cache
     fn row_probe<T: Scalar>(
         &self,
         net: &Network<T>,
@@ -494,7 +575,13 @@ impl<'a> BatchCtx<'a> {
         (loss, out, tail)
     }
 
-    fn check_coord(&self, t: Tensor, idx: &[usize], claimed: f64, cfg: &CheckConfig) -> ElementCheck {
+    fn check_coord(
+        &self,
+        t: Tensor,
+        idx: &[usize],
+        claimed: f64,
+        cfg: &CheckConfig,
+    ) -> ElementCheck {
         let (dual, theta, mut probe): (f64, f64, Box<dyn FnMut(f64) -> Probe + '_>) = match t {
             Tensor::W(k) | Tensor::B(k) => {
                 let (i, j) = (idx[0], idx.get(1).copied());
@@ -505,7 +592,18 @@ impl<'a> BatchCtx<'a> {
                     Some(j) => w_row[j].eps = 1.0,
                     None => b_i.eps = 1.0,
                 }
-                let dual = self.row_probe(self.net_dual, k, i, w_row, b_i, self.lifted[k].view(), &self.lifted[k + 1]).0.eps;
+                let dual = self
+                    .row_probe(
+                        self.net_dual,
+                        k,
+                        i,
+                        w_row,
+                        b_i,
+                        self.lifted[k].view(),
+                        &self.lifted[k + 1],
+                    )
+                    .0
+                    .eps;
                 let layer = &self.net.layers[k];
                 let theta = j.map_or(layer.b[i], |j| layer.w[[i, j]]);
                 let probe = move |delta: f64| {
@@ -515,10 +613,20 @@ impl<'a> BatchCtx<'a> {
                         Some(j) => w_row[j] = theta + delta,
                         None => b_i = theta + delta,
                     }
-                    let (loss, out, tail) =
-                        self.row_probe(self.net, k, i, w_row, b_i, self.fwd.layer_input(k), self.base_a(k));
+                    let (loss, out, tail) = self.row_probe(
+                        self.net,
+                        k,
+                        i,
+                        w_row,
+                        b_i,
+                        self.fwd.layer_input(k),
+                        self.base_a(k),
+                    );
                     let zk = self.fwd.layers[k].z.slice(s![.., i..i + 1]);
-                    let kink = nearest(self.flips(k, zk, out.z.view(), i, 0), self.tail_flips(k, &tail));
+                    let kink = nearest(
+                        self.flips(k, zk, out.z.view(), i, 0),
+                        self.tail_flips(k, &tail),
+                    );
                     Probe { value: loss, kink }
                 };
                 (dual, theta, Box::new(probe))
@@ -537,7 +645,15 @@ impl<'a> BatchCtx<'a> {
                     let f = self.net.forward(x_row.view());
                     let loss = self.net.mean_loss_of(f.output(), y_r) / batch;
                     let kink = (0..self.net.layers.len())
-                        .map(|m| self.flips(m, self.fwd.layers[m].z.slice(s![r..r + 1, ..]), f.layers[m].z.view(), 0, r))
+                        .map(|m| {
+                            self.flips(
+                                m,
+                                self.fwd.layers[m].z.slice(s![r..r + 1, ..]),
+                                f.layers[m].z.view(),
+                                0,
+                                r,
+                            )
+                        })
                         .fold(None, nearest);
                     Probe { value: loss, kink }
                 };
@@ -556,30 +672,59 @@ impl<'a> BatchCtx<'a> {
         }
     }
 
-    fn check_direction(&self, t: Tensor, v: &ndarray::ArrayD<f64>, claimed: f64, cfg: &CheckConfig) -> ElementCheck {
+    fn check_direction(
+        &self,
+        t: Tensor,
+        v: &ndarray::ArrayD<f64>,
+        claimed: f64,
+        cfg: &CheckConfig,
+    ) -> ElementCheck {
         let (dual, scale, mut probe): (f64, f64, Box<dyn FnMut(f64) -> Probe + '_>) = match t {
             Tensor::W(k) | Tensor::B(k) => {
                 let mut layer = self.net_dual.layers[k].clone();
                 let is_w = matches!(t, Tensor::W(_));
                 if is_w {
-                    layer.w.iter_mut().zip(v.iter()).for_each(|(w, &d)| w.eps = d);
+                    layer
+                        .w
+                        .iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(w, &d)| w.eps = d);
                 } else {
-                    layer.b.iter_mut().zip(v.iter()).for_each(|(b, &d)| b.eps = d);
+                    layer
+                        .b
+                        .iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(b, &d)| b.eps = d);
                 }
                 let out = layer.forward(self.lifted[k].view());
                 let dual = loss_above(self.net_dual, k, out.a.view(), self.y).0.eps;
                 let base = &self.net.layers[k];
-                let scale = if is_w { max_abs(base.w.iter()) } else { max_abs(base.b.iter()) };
+                let scale = if is_w {
+                    max_abs(base.w.iter())
+                } else {
+                    max_abs(base.b.iter())
+                };
                 let probe = move |delta: f64| {
                     let mut layer = base.clone();
                     if is_w {
-                        layer.w.iter_mut().zip(v.iter()).for_each(|(w, &d)| *w += delta * d);
+                        layer
+                            .w
+                            .iter_mut()
+                            .zip(v.iter())
+                            .for_each(|(w, &d)| *w += delta * d);
                     } else {
-                        layer.b.iter_mut().zip(v.iter()).for_each(|(b, &d)| *b += delta * d);
+                        layer
+                            .b
+                            .iter_mut()
+                            .zip(v.iter())
+                            .for_each(|(b, &d)| *b += delta * d);
                     }
                     let out = layer.forward(self.fwd.layer_input(k));
                     let (loss, tail) = loss_above(self.net, k, out.a.view(), self.y);
-                    let kink = nearest(self.flips(k, self.fwd.layers[k].z.view(), out.z.view(), 0, 0), self.tail_flips(k, &tail));
+                    let kink = nearest(
+                        self.flips(k, self.fwd.layers[k].z.view(), out.z.view(), 0, 0),
+                        self.tail_flips(k, &tail),
+                    );
                     Probe { value: loss, kink }
                 };
                 (dual, scale, Box::new(probe))
@@ -591,11 +736,15 @@ impl<'a> BatchCtx<'a> {
                 let scale = max_abs(self.fwd.input.iter());
                 let probe = move |delta: f64| {
                     let mut x = self.fwd.input.clone();
-                    x.iter_mut().zip(v.iter()).for_each(|(x, &d)| *x += delta * d);
+                    x.iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(x, &d)| *x += delta * d);
                     let f = self.net.forward(x.view());
                     let loss = self.net.mean_loss_of(f.output(), self.y);
                     let kink = (0..self.net.layers.len())
-                        .map(|m| self.flips(m, self.fwd.layers[m].z.view(), f.layers[m].z.view(), 0, 0))
+                        .map(|m| {
+                            self.flips(m, self.fwd.layers[m].z.view(), f.layers[m].z.view(), 0, 0)
+                        })
                         .fold(None, nearest);
                     Probe { value: loss, kink }
                 };
@@ -620,13 +769,28 @@ impl<'a> BatchCtx<'a> {
         tail.layers
             .iter()
             .enumerate()
-            .map(|(m, l)| self.flips(k + 1 + m, self.fwd.layers[k + 1 + m].z.view(), l.z.view(), 0, 0))
+            .map(|(m, l)| {
+                self.flips(
+                    k + 1 + m,
+                    self.fwd.layers[k + 1 + m].z.view(),
+                    l.z.view(),
+                    0,
+                    0,
+                )
+            })
             .fold(None, nearest)
     }
 
     /// The nearest kink crossed in layer `layer` between `base` and `new` pre-activations
     /// (a block of them starting at unit `unit0`, sample `sample0`).
-    fn flips(&self, layer: usize, base: ArrayView2<f64>, new: ArrayView2<f64>, unit0: usize, sample0: usize) -> Option<Kink> {
+    fn flips(
+        &self,
+        layer: usize,
+        base: ArrayView2<f64>,
+        new: ArrayView2<f64>,
+        unit0: usize,
+        sample0: usize,
+    ) -> Option<Kink> {
         if !self.net.layers[layer].activation.is_piecewise() {
             return None;
         }
@@ -661,7 +825,12 @@ fn nearest(a: Option<Kink>, b: Option<Kink>) -> Option<Kink> {
 }
 
 /// `L̄` from layer `k`'s output `A_k (B, n_{k+1})`: runs layers `k+1..` and the loss.
-fn loss_above<T: Scalar>(net: &Network<T>, k: usize, a_k: ArrayView2<T>, y: ArrayView2<f64>) -> (T, Forward<T>) {
+fn loss_above<T: Scalar>(
+    net: &Network<T>,
+    k: usize,
+    a_k: ArrayView2<T>,
+    y: ArrayView2<f64>,
+) -> (T, Forward<T>) {
     let tail = net.forward_from(k + 1, a_k);
     let loss = net.mean_loss_of(tail.output(), y);
     (loss, tail)
@@ -691,11 +860,17 @@ fn update_check(
         ProbeKind::Coord(idx) => {
             let (a, b) = (p0[idx.as_slice()], p1[idx.as_slice()]);
             let want = a - lr * e.dual;
-            let tol = ulp(a.abs().max(b.abs())) + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
+            let tol =
+                ulp(a.abs().max(b.abs())) + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
             (b - a, want - a, tol, idx.clone())
         }
         ProbeKind::Direction(v) => {
-            let moved: f64 = p1.iter().zip(p0.iter()).zip(v.iter()).map(|((b, a), d)| (b - a) * d).sum();
+            let moved: f64 = p1
+                .iter()
+                .zip(p0.iter())
+                .zip(v.iter())
+                .map(|((b, a), d)| (b - a) * d)
+                .sum();
             let tol: f64 = p0
                 .iter()
                 .zip(p1.iter())

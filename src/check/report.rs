@@ -26,7 +26,11 @@ impl std::fmt::Display for Location {
             write!(f, "epoch {}, sample {}", self.epoch, self.first_sample)
         } else {
             let last = self.first_sample + self.batch_len - 1;
-            write!(f, "epoch {}, samples {}..={last}", self.epoch, self.first_sample)
+            write!(
+                f,
+                "epoch {}, samples {}..={last}",
+                self.epoch, self.first_sample
+            )
         }
     }
 }
@@ -127,7 +131,9 @@ impl TensorReport {
         }
         let worse = match &self.worst {
             None => true,
-            Some((w, _)) => severity(&e).partial_cmp(&severity(w)) == Some(std::cmp::Ordering::Greater),
+            Some((w, _)) => {
+                severity(&e).partial_cmp(&severity(w)) == Some(std::cmp::Ordering::Greater)
+            }
         };
         if worse {
             self.worst = Some((e, at));
@@ -136,7 +142,10 @@ impl TensorReport {
 
     /// Marks the claimed tensor as having the wrong shape.
     pub fn set_shape_error(&mut self, claimed: &[usize]) {
-        self.shape_error = Some(format!("claimed gradient has shape {claimed:?}, the tensor has {:?}", self.shape));
+        self.shape_error = Some(format!(
+            "claimed gradient has shape {claimed:?}, the tensor has {:?}",
+            self.shape
+        ));
         self.failures += 1;
     }
 
@@ -215,21 +224,36 @@ fn index_str(idx: &[usize]) -> String {
 /// A text table of tensor reports, then one line per failing or worst element.
 pub fn table(reports: &[TensorReport]) -> String {
     let mut out = String::new();
-    let name_w = reports.iter().map(|r| r.name.len() + r.kind.len() + 1).max().unwrap_or(6).max(6);
+    let name_w = reports
+        .iter()
+        .map(|r| r.name.len() + r.kind.len() + 1)
+        .max()
+        .unwrap_or(6)
+        .max(6);
     out.push_str(&format!(
         "{:<name_w$}  {:<10}  {:>15}  {:>9} {:>9}  {:>9} {:>9}  {:>5}  verdict\n",
         "tensor", "shape", "checked", "abs(dual)", "rel(dual)", "abs(fd)", "rel(fd)", "kinks"
     ));
     for r in reports {
-        let label = if r.kind == "gradient" { r.name.clone() } else { format!("{} {}", r.name, r.kind) };
+        let label = if r.kind == "gradient" {
+            r.name.clone()
+        } else {
+            format!("{} {}", r.name, r.kind)
+        };
         let shape = format!("{:?}", r.shape).replace('[', "(").replace(']', ")");
+        let (abs_fd, rel_fd) = if r.kind == "update" {
+            ("-".to_string(), "-".to_string())
+        } else {
+            (
+                format!("{:.1e}", r.max_abs_fd),
+                format!("{:.1e}", r.max_rel_fd),
+            )
+        };
         out.push_str(&format!(
-            "{label:<name_w$}  {shape:<10}  {:>15}  {:>9.1e} {:>9.1e}  {:>9.1e} {:>9.1e}  {:>5}  {}\n",
+            "{label:<name_w$}  {shape:<10}  {:>15}  {:>9.1e} {:>9.1e}  {abs_fd:>9} {rel_fd:>9}  {:>5}  {}\n",
             format!("{}/{}", r.checked, r.total),
             r.max_abs_dual,
             r.max_rel_dual,
-            r.max_abs_fd,
-            r.max_rel_fd,
             r.kinks,
             r.verdict()
         ));
@@ -240,21 +264,42 @@ pub fn table(reports: &[TensorReport]) -> String {
         }
         let shown: Vec<&(ElementCheck, Option<Location>)> = if r.failures > 0 {
             r.first_failures.iter().take(3).collect()
+        } else if r.kind == "update" {
+            Vec::new()
         } else {
             r.worst.iter().collect()
         };
         for (e, at) in shown {
             let at = at.map(|l| format!(" at {l}")).unwrap_or_default();
-            let what = if e.verdict.fails() { e.verdict.label() } else { "worst" };
-            let mut line = format!(
-                "  {what}: {}{}{at}: claimed {:.12e}, dual {:.12e}, fd {:.6e} (step {:.1e})",
-                r.name,
-                index_str(&e.index),
-                e.claimed,
-                e.dual,
-                e.fd,
-                e.fd_step
-            );
+            let what = if e.verdict.fails() {
+                e.verdict.label()
+            } else {
+                "worst"
+            };
+            let mut line = if r.kind == "update" {
+                format!(
+                    "  {what}: {}{}{at}: the step moved it by {:.12e}, θ − lr·g (exact g) moves it by {:.12e}",
+                    r.name,
+                    index_str(&e.index),
+                    e.claimed,
+                    e.dual
+                )
+            } else {
+                let which = if r.kind == "direction" {
+                    " direction"
+                } else {
+                    ""
+                };
+                format!(
+                    "  {what}: {}{which}{}{at}: claimed {:.12e}, dual {:.12e}, fd {:.6e} (step {:.1e})",
+                    r.name,
+                    index_str(&e.index),
+                    e.claimed,
+                    e.dual,
+                    e.fd,
+                    e.fd_step
+                )
+            };
             if let Some(k) = e.kink {
                 line.push_str(&format!(
                     "; kink: layers[{}] unit {} sample {} at |z| = {:.1e}",
@@ -265,7 +310,10 @@ pub fn table(reports: &[TensorReport]) -> String {
             out.push('\n');
         }
         if r.failures > 3 {
-            out.push_str(&format!("  … {} failing elements in {} in all\n", r.failures, r.name));
+            out.push_str(&format!(
+                "  … {} failing elements in {} in all\n",
+                r.failures, r.name
+            ));
         }
     }
     out

@@ -29,7 +29,12 @@ pub struct GradientCheckArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Check after these numbers of training epochs (comma-separated; 0 = initial).
-    #[arg(long, value_delimiter = ',', default_value = "0", value_name = "E,E,..")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0",
+        value_name = "E,E,.."
+    )]
     pub at_epochs: Vec<usize>,
     /// Which coordinates to check.
     #[arg(long, value_enum, default_value = "exhaustive")]
@@ -86,15 +91,25 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
     let bug = args.inject_bug.as_deref().map(Bug::parse).transpose()?;
     let defaults = CheckConfig::default();
     let config = CheckConfig {
-        dual: Tolerance { rtol: args.rtol, atol: args.atol },
-        fd: Tolerance { rtol: args.fd_rtol, atol: args.fd_atol },
+        dual: Tolerance {
+            rtol: args.rtol,
+            atol: args.atol,
+        },
+        fd: Tolerance {
+            rtol: args.fd_rtol,
+            atol: args.fd_atol,
+        },
         step: args.step.unwrap_or(defaults.step),
         richardson: args.richardson,
     };
     let mode = match args.mode {
         ModeArg::Exhaustive => Mode::Exhaustive,
-        ModeArg::Sampled => Mode::Sampled { per_tensor: args.samples },
-        ModeArg::Directional => Mode::Directional { directions: args.directions },
+        ModeArg::Sampled => Mode::Sampled {
+            per_tensor: args.samples,
+        },
+        ModeArg::Directional => Mode::Directional {
+            directions: args.directions,
+        },
     };
     let opts = NetworkCheckOptions {
         mode,
@@ -106,14 +121,17 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
     };
     let planned = planned_checks(&spec, &opts);
     // A bar only for long checks, on a terminal, in text mode (≈ 20k checks take ~1 s).
-    let bar = (args.format == Format::Text && std::io::stderr().is_terminal() && planned > 20_000).then(|| {
-        let pb = indicatif::ProgressBar::new(planned);
-        pb.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} checks, {per_sec}, eta {eta}")
+    let bar = (args.format == Format::Text && std::io::stderr().is_terminal() && planned > 20_000)
+        .then(|| {
+            let pb = indicatif::ProgressBar::new(planned);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} checks, {per_sec}, eta {eta}",
+                )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        pb
-    });
+            );
+            pb
+        });
     let progress = |n: u64| {
         if let Some(pb) = &bar {
             pb.inc(n)
@@ -128,7 +146,11 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
         Format::Text => write_stdout(&report.to_text())?,
         Format::Json => write_stdout(&format!("{}\n", report.to_json()))?,
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 impl From<indicatif::style::TemplateError> for Error {
