@@ -49,19 +49,19 @@ pub struct GradientCheckArgs {
     #[arg(long, default_value_t = 0)]
     pub check_seed: u32,
     /// Relative tolerance of backprop vs the dual oracle.
-    #[arg(long, default_value_t = 1e-10)]
+    #[arg(long, default_value_t = 1e-10, allow_negative_numbers = true)]
     pub rtol: f64,
     /// Absolute tolerance of backprop vs the dual oracle.
-    #[arg(long, default_value_t = 1e-12)]
+    #[arg(long, default_value_t = 1e-12, allow_negative_numbers = true)]
     pub atol: f64,
     /// Relative tolerance vs finite differences.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = 1e-6, allow_negative_numbers = true)]
     pub fd_rtol: f64,
     /// Absolute tolerance vs finite differences.
-    #[arg(long, default_value_t = 1e-8)]
+    #[arg(long, default_value_t = 1e-8, allow_negative_numbers = true)]
     pub fd_atol: f64,
     /// Relative finite-difference step (default ε^(1/3) ≈ 6.06e-6).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub step: Option<f64>,
     /// Richardson-extrapolate the finite differences.
     #[arg(long)]

@@ -1,0 +1,140 @@
+//! The `gradient-check` subcommand, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_backprop-oracle"))
+        .arg("gradient-check")
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_spec(name: &str, json: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("bpo-gc-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("spec.json");
+    std::fs::write(&p, json).unwrap();
+    p
+}
+
+#[test]
+fn default_check_of_the_article_network_verifies_every_tensor() {
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for t in ["layers[0].W", "layers[0].b", "layers[1].W", "layers[1].b", "x "] {
+        assert!(out.contains(t), "table lists {t}:\n{out}");
+    }
+    assert!(out.contains("verified: all 9 tensors agree with both oracles"), "{out}");
+}
+
+#[test]
+fn checks_along_training_verify_too() {
+    let o = run(&["--at-epochs", "0,500,999", "--mode", "sampled"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(stdout(&o).contains("at epochs [0, 500, 999]"));
+}
+
+#[test]
+fn an_injected_bug_exits_1_and_names_the_corrupted_tensors() {
+    let o = run(&["--inject-bug", "relu-mask-inverted"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    let last = out.lines().last().unwrap();
+    assert!(last.starts_with("FAILED: layers[0].W (backward bug), layers[0].b (backward bug), x (backward bug)"), "{last}");
+    assert!(!last.contains("layers[1].W (backward bug)"), "layer 1 is not corrupted: {last}");
+    assert!(out.contains("backward bug: layers[0].W["), "the failing element is shown: {out}");
+}
+
+#[test]
+fn an_update_bug_is_localised_to_the_updates() {
+    let o = run(&["--inject-bug", "stale-weights"]);
+    assert_eq!(o.status.code(), Some(1));
+    let last = stdout(&o).lines().last().unwrap().to_string();
+    assert_eq!(last, "FAILED: layers[0].W update (update bug), layers[0].b update (update bug)");
+}
+
+#[test]
+fn a_bug_that_cannot_matter_here_is_explained() {
+    let o = run(&["--inject-bug", "mse-without-size"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("went undetected because with one output, 1/m = 1"), "{}", stdout(&o));
+}
+
+#[test]
+fn list_bugs_names_at_least_eight() {
+    let o = run(&["--list-bugs"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).lines().count() >= 8);
+    assert!(stdout(&o).contains("dw-transposed"));
+}
+
+#[test]
+fn json_output_has_the_same_content() {
+    let o = run(&["--format", "json", "--inject-bug", "update-plus"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON object");
+    assert_eq!(v["passed"], false);
+    let tensors = v["tensors"].as_array().unwrap();
+    assert_eq!(tensors.len(), 9);
+    let w0 = &tensors[0];
+    assert_eq!(w0["name"], "layers[0].W");
+    assert_eq!(w0["shape"], serde_json::json!([3, 2]));
+    assert_eq!(w0["checked"], 24);
+    assert!(w0["worst"]["dual"].is_number());
+    let upd = tensors.iter().find(|t| t["kind"] == "update" && t["name"] == "layers[0].W").unwrap();
+    assert_eq!(upd["verdict"], "update bug");
+    assert!(stderr(&o).is_empty(), "no progress bar in JSON mode");
+}
+
+#[test]
+fn a_probe_crossing_a_relu_kink_is_reported_not_failed() {
+    // z = W·x + b with x = 1e-7: probes of b and x with h ≈ 6e-6 cross z = 0.
+    let p = temp_spec(
+        "kink",
+        r#"{"sizes": [1, 1, 1], "activations": ["relu", "identity"], "x": [[1e-7], [0.0]], "y": [1, 2]}"#,
+    );
+    let o = run(&["--model", p.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let kinks: u64 = v["tensors"].as_array().unwrap().iter().map(|t| t["kinks"].as_u64().unwrap()).sum();
+    assert!(kinks >= 2, "kinks found: {kinks}");
+    let b0 = &v["tensors"][1];
+    assert_eq!(b0["name"], "layers[0].b");
+    assert!(b0["verdict"].as_str().unwrap().starts_with("verified"), "{b0}");
+    let o = run(&["--model", p.to_str().unwrap()]);
+    assert!(stdout(&o).contains("crossed a relu kink"), "{}", stdout(&o));
+    std::fs::remove_dir_all(p.parent().unwrap()).ok();
+}
+
+#[test]
+fn bad_check_input_exits_2_with_one_line() {
+    for (args, needle) in [
+        (vec!["--inject-bug", "nope"], "--inject-bug"),
+        (vec!["--at-epochs", "2000"], "--at-epochs"),
+        (vec!["--rtol", "nan"], "--rtol"),
+        (vec!["--atol", "-1"], "--atol"),
+        (vec!["--step", "2"], "--step"),
+        (vec!["--mode", "sampled", "--samples", "0"], "--samples"),
+        (vec!["--mode", "directional", "--directions", "0"], "--directions"),
+        (vec!["--batch-size", "0"], "--batch-size"),
+        (vec!["--mode", "fast"], "--mode"),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty());
+    }
+}
