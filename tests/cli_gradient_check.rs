@@ -32,10 +32,19 @@ fn default_check_of_the_article_network_verifies_every_tensor() {
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    for t in ["layers[0].W", "layers[0].b", "layers[1].W", "layers[1].b", "x "] {
+    for t in [
+        "layers[0].W",
+        "layers[0].b",
+        "layers[1].W",
+        "layers[1].b",
+        "x ",
+    ] {
         assert!(out.contains(t), "table lists {t}:\n{out}");
     }
-    assert!(out.contains("verified: all 9 tensors agree with both oracles"), "{out}");
+    assert!(
+        out.contains("verified: all 9 tensors agree with both oracles"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -51,9 +60,20 @@ fn an_injected_bug_exits_1_and_names_the_corrupted_tensors() {
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
     let last = out.lines().last().unwrap();
-    assert!(last.starts_with("FAILED: layers[0].W (backward bug), layers[0].b (backward bug), x (backward bug)"), "{last}");
-    assert!(!last.contains("layers[1].W (backward bug)"), "layer 1 is not corrupted: {last}");
-    assert!(out.contains("backward bug: layers[0].W["), "the failing element is shown: {out}");
+    assert!(
+        last.starts_with(
+            "FAILED: layers[0].W (backward bug), layers[0].b (backward bug), x (backward bug)"
+        ),
+        "{last}"
+    );
+    assert!(
+        !last.contains("layers[1].W (backward bug)"),
+        "layer 1 is not corrupted: {last}"
+    );
+    assert!(
+        out.contains("backward bug: layers[0].W["),
+        "the failing element is shown: {out}"
+    );
 }
 
 #[test]
@@ -61,14 +81,21 @@ fn an_update_bug_is_localised_to_the_updates() {
     let o = run(&["--inject-bug", "stale-weights"]);
     assert_eq!(o.status.code(), Some(1));
     let last = stdout(&o).lines().last().unwrap().to_string();
-    assert_eq!(last, "FAILED: layers[0].W update (update bug), layers[0].b update (update bug)");
+    assert_eq!(
+        last,
+        "FAILED: layers[0].W update (update bug), layers[0].b update (update bug)"
+    );
 }
 
 #[test]
 fn a_bug_that_cannot_matter_here_is_explained() {
     let o = run(&["--inject-bug", "mse-without-size"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(stdout(&o).contains("went undetected because with one output, 1/m = 1"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("went undetected because with one output, 1/m = 1"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -92,7 +119,10 @@ fn json_output_has_the_same_content() {
     assert_eq!(w0["shape"], serde_json::json!([3, 2]));
     assert_eq!(w0["checked"], 24);
     assert!(w0["worst"]["dual"].is_number());
-    let upd = tensors.iter().find(|t| t["kind"] == "update" && t["name"] == "layers[0].W").unwrap();
+    let upd = tensors
+        .iter()
+        .find(|t| t["kind"] == "update" && t["name"] == "layers[0].W")
+        .unwrap();
     assert_eq!(upd["verdict"], "update bug");
     assert!(stderr(&o).is_empty(), "no progress bar in JSON mode");
 }
@@ -107,11 +137,19 @@ fn a_probe_crossing_a_relu_kink_is_reported_not_failed() {
     let o = run(&["--model", p.to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let kinks: u64 = v["tensors"].as_array().unwrap().iter().map(|t| t["kinks"].as_u64().unwrap()).sum();
+    let kinks: u64 = v["tensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kinks"].as_u64().unwrap())
+        .sum();
     assert!(kinks >= 2, "kinks found: {kinks}");
     let b0 = &v["tensors"][1];
     assert_eq!(b0["name"], "layers[0].b");
-    assert!(b0["verdict"].as_str().unwrap().starts_with("verified"), "{b0}");
+    assert!(
+        b0["verdict"].as_str().unwrap().starts_with("verified"),
+        "{b0}"
+    );
     let o = run(&["--model", p.to_str().unwrap()]);
     assert!(stdout(&o).contains("crossed a relu kink"), "{}", stdout(&o));
     std::fs::remove_dir_all(p.parent().unwrap()).ok();
@@ -126,7 +164,10 @@ fn bad_check_input_exits_2_with_one_line() {
         (vec!["--atol", "-1"], "--atol"),
         (vec!["--step", "2"], "--step"),
         (vec!["--mode", "sampled", "--samples", "0"], "--samples"),
-        (vec!["--mode", "directional", "--directions", "0"], "--directions"),
+        (
+            vec!["--mode", "directional", "--directions", "0"],
+            "--directions",
+        ),
         (vec!["--batch-size", "0"], "--batch-size"),
         (vec!["--mode", "fast"], "--mode"),
     ] {
