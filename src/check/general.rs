@@ -26,7 +26,7 @@ use num_dual::Dual64;
 
 use crate::check::finite_diff::{self, Probe};
 use crate::check::report::TensorReport;
-use crate::check::{triage, CheckConfig, ElementCheck};
+use crate::check::{CheckConfig, ElementCheck};
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 
@@ -85,17 +85,8 @@ pub fn check_gradient<F: Objective>(
             dual,
             &cfg.fd,
         );
-        let verdict = triage(claimed[i], dual, &fd, cfg);
         report.add(
-            ElementCheck {
-                index: vec![i],
-                claimed: claimed[i],
-                dual,
-                fd: fd.value,
-                fd_step: fd.step,
-                kink: fd.kink,
-                verdict,
-            },
+            ElementCheck::judge(vec![i], claimed[i], dual, &fd, cfg),
             None,
         );
     }

@@ -192,6 +192,27 @@ pub struct ElementCheck {
     pub verdict: Verdict,
 }
 
+impl ElementCheck {
+    /// The element's record: its three values and the [`triage`] verdict.
+    pub fn judge(
+        index: Vec<usize>,
+        claimed: f64,
+        dual: f64,
+        fd: &finite_diff::FdEstimate,
+        cfg: &CheckConfig,
+    ) -> Self {
+        ElementCheck {
+            index,
+            claimed,
+            dual,
+            fd: fd.value,
+            fd_step: fd.step,
+            kink: fd.kink,
+            verdict: triage(claimed, dual, fd, cfg),
+        }
+    }
+}
+
 /// Decides the verdict of one element from its three values (see the module docs).
 pub fn triage(claimed: f64, dual: f64, fd: &finite_diff::FdEstimate, cfg: &CheckConfig) -> Verdict {
     if !claimed.is_finite() || !dual.is_finite() {

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::check::bugs::Bug;
 use crate::check::finite_diff::{self, Probe};
 use crate::check::report::{table, Location, TensorReport};
-use crate::check::{triage, CheckConfig, ElementCheck, Kink, Verdict};
+use crate::check::{CheckConfig, ElementCheck, Kink, Verdict};
 use crate::error::{Error, Result};
 use crate::nn::dense::{Dense, DenseOutput};
 use crate::nn::network::{Forward, Gradients, Network};
@@ -661,15 +661,7 @@ impl<'a> BatchCtx<'a> {
             }
         };
         let fd = finite_diff::estimate(theta, &mut *probe, cfg.step, cfg.richardson, dual, &cfg.fd);
-        ElementCheck {
-            index: idx.to_vec(),
-            claimed,
-            dual,
-            fd: fd.value,
-            fd_step: fd.step,
-            kink: fd.kink,
-            verdict: triage(claimed, dual, &fd, cfg),
-        }
+        ElementCheck::judge(idx.to_vec(), claimed, dual, &fd, cfg)
     }
 
     fn check_direction(
@@ -753,15 +745,7 @@ impl<'a> BatchCtx<'a> {
         };
         // The direction's step is relative to the tensor's largest magnitude.
         let fd = finite_diff::estimate(scale, &mut *probe, cfg.step, cfg.richardson, dual, &cfg.fd);
-        ElementCheck {
-            index: vec![],
-            claimed,
-            dual,
-            fd: fd.value,
-            fd_step: fd.step,
-            kink: fd.kink,
-            verdict: triage(claimed, dual, &fd, cfg),
-        }
+        ElementCheck::judge(vec![], claimed, dual, &fd, cfg)
     }
 
     /// The flips of layers above `k` in a tail forward.
