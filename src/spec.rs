@@ -8,7 +8,9 @@
 //!
 //! `sizes`, `activations`, `x` and `y` are required; every other key is optional
 //! and defaults to the article's value shown above. `y` is flat when the network
-//! has one output, or one row per sample. Unknown keys are errors. Command-line
+//! has one output, or one row per sample. Instead of inline arrays, `x` and `y` may
+//! name a float64 `.npy` file or an `.npz` holding arrays `x` and `y` (paths relative
+//! to the spec file). Unknown keys are errors. Command-line
 //! flags ([`Overrides`]) replace the file's values and are validated under their
 //! flag names. Every error names its field, e.g. `spec.sizes[1]: must be ≥ 1, got 0`.
 
@@ -118,7 +120,15 @@ impl Spec {
     pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Spec> {
         let spec = match path {
             None => Spec::article(),
-            Some(p) => Spec::from_json_str(&read_text(p)?, "spec")?,
+            Some(p) => {
+                let base = p.parent().unwrap_or(Path::new("."));
+                let value: Value =
+                    serde_json::from_str(&read_text(p)?).map_err(|e| Error::Json {
+                        what: p.display().to_string(),
+                        problem: e.to_string(),
+                    })?;
+                Spec::from_value_in(&value, "spec", base)?
+            }
         };
         spec.with_overrides(overrides)
     }
@@ -133,7 +143,14 @@ impl Spec {
     }
 
     /// Validates a parsed JSON value as a spec. `name` prefixes field names in errors.
+    /// File names in `x`/`y` are relative to the current directory.
     pub fn from_value(value: &Value, name: &str) -> Result<Spec> {
+        Spec::from_value_in(value, name, Path::new("."))
+    }
+
+    /// As [`Spec::from_value`], with `x`/`y` file names relative to `base` (the spec
+    /// file's folder).
+    pub fn from_value_in(value: &Value, name: &str, base: &Path) -> Result<Spec> {
         let obj = value.as_object().ok_or_else(|| {
             Error::invalid(name, format!("must be a JSON object, got {}", kind(value)))
         })?;
@@ -208,9 +225,15 @@ impl Spec {
             }
         };
         let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
-        let x = matrix(f.require("x")?, &f.path("x"), Some(sizes[0]))?;
         let n_out = sizes[sizes.len() - 1];
-        let y = targets(f.require("y")?, &f.path("y"), n_out)?;
+        let x = match f.require("x")? {
+            Value::String(file) => array_file(base, file, "x", &f.path("x"), sizes[0])?,
+            v => matrix(v, &f.path("x"), Some(sizes[0]))?,
+        };
+        let y = match f.require("y")? {
+            Value::String(file) => array_file(base, file, "y", &f.path("y"), n_out)?,
+            v => targets(v, &f.path("y"), n_out)?,
+        };
         if y.nrows() != x.nrows() {
             return Err(Error::invalid(
                 f.path("y"),
@@ -464,6 +487,47 @@ impl Fields<'_> {
             .map(|v| positive_int(v, &self.path(key)))
             .transpose()
     }
+}
+
+/// `x` or `y` from a `.npy` file, or from member `key` of an `.npz`: float64, 2-D
+/// `(N, cols)` (or 1-D when `cols == 1`), non-empty, finite.
+fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> Result<Array2<f64>> {
+    let path = base.join(file);
+    let raw = if file.ends_with(".npz") {
+        crate::npy::Npz::open(&path)?.f64(key)?
+    } else {
+        crate::npy::read_f64(&path)?
+    };
+    let what = format!("{field} ({})", path.display());
+    if raw.ndim() == 1 && cols != 1 {
+        return Err(Error::invalid(
+            what,
+            format!(
+                "is 1-D {:?}, but needs one row of {cols} values per sample",
+                raw.shape()
+            ),
+        ));
+    }
+    let m = crate::npy::as_matrix(raw, &what)?;
+    if m.nrows() == 0 {
+        return Err(Error::invalid(
+            what,
+            "needs at least one sample, got 0 rows",
+        ));
+    }
+    if m.ncols() != cols {
+        return Err(Error::invalid(
+            what,
+            format!("has {} columns, expected {cols}", m.ncols()),
+        ));
+    }
+    if let Some(((r, c), v)) = m.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::invalid(
+            format!("{what}[{r}][{c}]"),
+            format!("must be finite, got {v}"),
+        ));
+    }
+    Ok(m)
 }
 
 /// A JSON value's kind, for messages: `a string`, `an object`, …

@@ -342,7 +342,7 @@ pub fn check_network(
             let grads = net.backward_with(&fwd, yb, true, opts.bug);
             let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
             let mut after = net.clone();
-            after.train_step(xb, yb, spec.lr, opts.bug);
+            after.train_step(xb, yb, spec.lr, opts.bug, false);
             for (ti, &t) in tensors.iter().enumerate() {
                 let shape = tensor_shape(&net, t, last - first);
                 let report = &mut grads_reports[ti];

@@ -12,6 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::error::{Error, Result};
 use crate::spec::{Overrides, Spec};
 
+pub mod compare;
+pub mod export;
 pub mod gradient_check;
 pub mod train;
 
@@ -31,6 +33,10 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Verify the hand-derived backward pass against dual numbers and finite differences.
     GradientCheck(gradient_check::GradientCheckArgs),
+    /// Write golden files for ports: trajectory.json, reference.npz (and .npy files).
+    Export(export::ExportArgs),
+    /// Compare a port's output with the reference and name the first divergence.
+    Compare(compare::CompareArgs),
 }
 
 /// The model spec and the flags that override its keys (shared by every subcommand).
@@ -83,6 +89,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Train(args) => train::run(&args),
         Command::GradientCheck(args) => gradient_check::run(&args),
+        Command::Export(args) => export::run(&args),
+        Command::Compare(args) => compare::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -7,8 +7,6 @@ use serde_json::json;
 
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::Result;
-use crate::nn::network::Network;
-use crate::spec::matrix_json;
 
 /// Arguments of `train`.
 #[derive(Debug, Args)]
@@ -23,6 +21,12 @@ pub struct TrainArgs {
     /// epoch's loss and the initial and final parameters.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// Also draw the loss curve into an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// Put the plot's loss axis on a log scale.
+    #[arg(long, requires = "plot")]
+    pub log_scale: bool,
 }
 
 /// Runs `train`.
@@ -37,16 +41,18 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
                     io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}\n"));
                 }
             };
-            spec.train(&mut log)?;
+            let run = spec.train(&mut log)?;
             io_result?;
+            plot(args, &run.loss)?;
         }
         Format::Json => {
             let run = spec.train(&mut ())?;
+            plot(args, &run.loss)?;
             let doc = json!({
                 "spec": spec.to_json(),
                 "loss": run.loss,
-                "initial": params_json(&run.initial),
-                "final": params_json(&run.final_),
+                "initial": run.initial.to_json(),
+                "final": run.final_.to_json(),
             });
             write_stdout(&format!("{doc}\n"))?;
         }
@@ -54,12 +60,14 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `{"layers": [{"W": [[…]], "b": […]}, …]}` in full round-trip precision.
-pub fn params_json(net: &Network<f64>) -> serde_json::Value {
-    let layers: Vec<_> = net
-        .layers
-        .iter()
-        .map(|l| json!({"W": matrix_json(l.w.view()), "b": l.b.to_vec()}))
-        .collect();
-    json!({ "layers": layers })
+fn plot(args: &TrainArgs, loss: &[f64]) -> Result<()> {
+    match &args.plot {
+        Some(path) => crate::plot::loss_curve(
+            path,
+            loss,
+            args.log_scale,
+            "backprop-oracle: total loss per epoch",
+        ),
+        None => Ok(()),
+    }
 }

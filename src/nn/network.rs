@@ -164,7 +164,8 @@ impl Network<f64> {
     }
 
     /// One training step on a batch: forward, per-sample losses, backward of the batch
-    /// mean, update. Returns the forward pass, the losses and the gradients.
+    /// mean, update. Returns the forward pass, the losses and the gradients
+    /// (`want_input_grad` adds layer 0's `dX`, for step traces).
     ///
     /// `bug` may inject a mistake; [`Bug::StaleWeights`] updates each layer before
     /// back-propagating through it, [`Bug::UpdatePlus`] climbs the gradient.
@@ -174,6 +175,7 @@ impl Network<f64> {
         y: ArrayView2<f64>,
         lr: f64,
         bug: Option<Bug>,
+        want_input_grad: bool,
     ) -> (Forward<f64>, Array1<f64>, Gradients) {
         let fwd = self.forward(x);
         let losses = self.sample_losses(&fwd, y);
@@ -190,7 +192,7 @@ impl Network<f64> {
                     None,
                 );
                 update_layer(&mut self.layers[k], &g, lr, None);
-                if k > 0 {
+                if k > 0 || want_input_grad {
                     let dx = self.layers[k].grad_input(g.dz.view(), None);
                     da = dx.clone();
                     g.dx = Some(dx);
@@ -200,7 +202,7 @@ impl Network<f64> {
             layers.reverse();
             return (fwd, losses, Gradients { d_output, layers });
         } else {
-            self.backward_with(&fwd, y, false, bug)
+            self.backward_with(&fwd, y, want_input_grad, bug)
         };
         self.apply_update_with(&grads, lr, bug);
         (fwd, losses, grads)
@@ -216,6 +218,16 @@ impl Network<f64> {
         for (layer, g) in self.layers.iter_mut().zip(&grads.layers) {
             update_layer(layer, g, lr, bug);
         }
+    }
+
+    /// `{"layers": [{"W": [[…]], "b": […]}, …]}`, numbers in shortest round-trip form.
+    pub fn to_json(&self) -> serde_json::Value {
+        let layers: Vec<_> = self
+            .layers
+            .iter()
+            .map(|l| serde_json::json!({"W": crate::spec::matrix_json(l.w.view()), "b": l.b.to_vec()}))
+            .collect();
+        serde_json::json!({ "layers": layers })
     }
 
     /// The first non-finite parameter, named like `layers[1].W[0][2]`.

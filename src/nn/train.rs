@@ -74,6 +74,10 @@ pub trait Observer {
     fn step(&mut self, _step: &Step<'_>) {}
     /// Called at the end of each epoch with its total loss `Σ_r L_r`.
     fn epoch_end(&mut self, _epoch: usize, _total_loss: f64) {}
+    /// Whether the next step should also compute `∂L̄/∂X` (layer 0's `dX`).
+    fn wants_input_grad(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -105,7 +109,8 @@ pub fn train(
         for first in (0..n).step_by(config.batch_size) {
             let last = (first + config.batch_size).min(n);
             let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
-            let (fwd, losses, grads) = net.train_step(xb, yb, config.lr, None);
+            let (fwd, losses, grads) =
+                net.train_step(xb, yb, config.lr, None, observer.wants_input_grad());
             for (r, &l) in losses.iter().enumerate() {
                 if !l.is_finite() {
                     return Err(diverged(epoch, first + r, "loss".into()));

@@ -1,0 +1,55 @@
+//! `backprop-oracle export --out DIR`: golden files for port authors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::cli::{write_stdout, ModelArgs};
+use crate::error::Result;
+use crate::oracle::export::{export, ExportOptions};
+use crate::oracle::record;
+
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The model and its overrides.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The output folder (created; replaced only with --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Record the first N updates in full (forward, backward, parameters).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub trace_steps: usize,
+    /// Also write every array as its own .npy file into DIR/npy/.
+    #[arg(long)]
+    pub npy: bool,
+    /// Replace an existing output folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Runs `export`.
+pub fn run(args: &ExportArgs) -> Result<ExitCode> {
+    let spec = args.model.spec(None)?;
+    let trajectory = record(&spec, args.trace_steps)?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let summary = export(
+        &trajectory,
+        &ExportOptions {
+            out: args.out.clone(),
+            force: args.force,
+            npy: args.npy,
+            command,
+        },
+    )?;
+    write_stdout(&format!(
+        "wrote {} ({} arrays in reference.npz, {} traced steps, {} epochs)\n",
+        args.out.display(),
+        summary.arrays,
+        trajectory.steps.len(),
+        trajectory.loss.len()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

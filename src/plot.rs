@@ -1,0 +1,75 @@
+//! The loss curve as an SVG file (plotters' SVG backend: no system libraries).
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Draws `loss` (one value per epoch) into `path`; `log_scale` puts the loss axis on a
+/// log scale. The file is written to a temporary name and renamed into place.
+pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Result<()> {
+    let io = |e: String| Error::Io {
+        path: path.to_path_buf(),
+        problem: e,
+    };
+    if loss.is_empty() {
+        return Err(io("no epochs to plot".into()));
+    }
+    if log_scale {
+        if let Some((e, v)) = loss.iter().enumerate().find(|(_, v)| **v <= 0.0) {
+            return Err(Error::invalid(
+                "--log-scale",
+                format!("epoch {e} has loss {v}, which a log scale cannot show"),
+            ));
+        }
+    }
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| io(e.to_string()))?;
+        let n = loss.len() as f64;
+        let (lo, hi) = loss
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let series = loss.iter().enumerate().map(|(e, &v)| (e as f64, v));
+        let mut chart = ChartBuilder::on(&root);
+        chart
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(70);
+        if log_scale {
+            let mut c = chart
+                .build_cartesian_2d(0f64..n, (lo * 0.9..hi * 1.1).log_scale())
+                .map_err(|e| io(e.to_string()))?;
+            c.configure_mesh()
+                .x_desc("epoch")
+                .y_desc("total loss (log)")
+                .draw()
+                .map_err(|e| io(e.to_string()))?;
+            c.draw_series(LineSeries::new(series, &BLUE))
+                .map_err(|e| io(e.to_string()))?;
+        } else {
+            let mut c = chart
+                .build_cartesian_2d(0f64..n, 0f64.min(lo)..hi * 1.05)
+                .map_err(|e| io(e.to_string()))?;
+            c.configure_mesh()
+                .x_desc("epoch")
+                .y_desc("total loss")
+                .draw()
+                .map_err(|e| io(e.to_string()))?;
+            c.draw_series(LineSeries::new(series, &BLUE))
+                .map_err(|e| io(e.to_string()))?;
+        }
+        root.present().map_err(|e| io(e.to_string()))?;
+    }
+    let tmp = path.with_extension(format!("svg.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, svg).map_err(|e| io(e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e.to_string())
+    })
+}
