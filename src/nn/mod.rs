@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod dense;
+pub mod fast;
 pub mod kernels;
 pub mod loss;
 pub mod network;

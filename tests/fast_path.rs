@@ -1,0 +1,143 @@
+//! The fast trainer against the reference path: bit-identical with the reference
+//! kernels, within 1e-12 relative per step on the GEMM path, the same bits for 1 and
+//! 2 threads and from run to run.
+
+mod common;
+
+use backprop_oracle::nn::fast::{train_fast, FastTrainer, Kernels};
+use backprop_oracle::nn::network::Network;
+use backprop_oracle::spec::Spec;
+use common::{parity_names, parity_spec, rel_err};
+use ndarray::s;
+
+fn fast_run(spec: &Spec, kernels: Kernels, threads: usize) -> (Vec<f64>, Network) {
+    let mut net = spec.network().unwrap();
+    let loss = train_fast(
+        &mut net,
+        spec.x.view(),
+        spec.y.view(),
+        &spec.train_config(),
+        kernels,
+        threads,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    (loss, net)
+}
+
+/// Normwise relative difference per tensor, `max |a − b| / max |b|`, the largest over
+/// all tensors (elementwise ratios blow up at parameters that cancel to ~0).
+fn max_param_rel(a: &Network, b: &Network) -> f64 {
+    let norm = |x: ndarray::ArrayViewD<f64>, y: ndarray::ArrayViewD<f64>| {
+        let diff = x
+            .iter()
+            .zip(y.iter())
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f64::max);
+        let scale = y.iter().map(|q| q.abs()).fold(0.0, f64::max);
+        if diff == 0.0 {
+            0.0
+        } else {
+            diff / scale
+        }
+    };
+    a.layers
+        .iter()
+        .zip(&b.layers)
+        .flat_map(|(x, y)| {
+            [
+                norm(x.w.view().into_dyn(), y.w.view().into_dyn()),
+                norm(x.b.view().into_dyn(), y.b.view().into_dyn()),
+            ]
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn reference_and_auto_kernels_reproduce_the_reference_path_bit_for_bit() {
+    for name in parity_names() {
+        let spec = parity_spec(&common::fixture_json(&format!("parity/{name}.json")));
+        let reference = spec.train(&mut ()).unwrap();
+        for kernels in [Kernels::Reference, Kernels::Auto] {
+            let (loss, net) = fast_run(&spec, kernels, 1);
+            assert_eq!(loss, reference.loss, "{name} {kernels:?}: epoch losses");
+            assert_eq!(
+                net, reference.final_,
+                "{name} {kernels:?}: final parameters"
+            );
+        }
+    }
+}
+
+/// One step from the same parameters: the updated parameters agree to 1e-12 (normwise
+/// per tensor) and the step's loss to 1e-12.
+#[test]
+fn gemm_kernels_agree_with_the_reference_within_1e_12_per_step() {
+    for name in parity_names() {
+        let spec = parity_spec(&common::fixture_json(&format!("parity/{name}.json")));
+        let b = spec.batch_size.min(spec.x.nrows());
+        let (xb, yb) = (spec.x.slice(s![..b, ..]), spec.y.slice(s![..b, ..]));
+        // A point inside training, not only the initialisation.
+        let mut start = spec.network().unwrap();
+        let cfg = backprop_oracle::TrainConfig {
+            epochs: 3,
+            ..spec.train_config()
+        };
+        backprop_oracle::train(&mut start, spec.x.view(), spec.y.view(), &cfg, &mut ()).unwrap();
+
+        let mut reference = start.clone();
+        let (_, losses, _) = reference.train_step(xb, yb, spec.lr, None, false);
+        for threads in [1, 2] {
+            let mut fast = start.clone();
+            let mut trainer = FastTrainer::new(&fast, b, Kernels::Gemm, threads);
+            let (sum, finite) = trainer.step(&mut fast, xb, yb, spec.lr);
+            assert!(finite);
+            assert!(rel_err(sum, losses.sum()) <= 1e-12, "{name}: step loss");
+            let err = max_param_rel(&fast, &reference);
+            assert!(
+                err <= 1e-12,
+                "{name} ({threads} threads): updated parameters differ by {err:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gemm_path_is_bit_identical_between_threads_and_runs() {
+    let spec = Spec {
+        // Large enough that the GEMM really splits the work over 2 threads.
+        sizes: vec![256, 384, 32, 4],
+        activations: vec![
+            backprop_oracle::Activation::Relu,
+            backprop_oracle::Activation::Tanh,
+            backprop_oracle::Activation::Identity,
+        ],
+        x: ndarray::Array2::from_shape_fn((256, 256), |(r, c)| {
+            ((r * 31 + c * 7) % 17) as f64 / 17.0 - 0.5
+        }),
+        y: ndarray::Array2::from_shape_fn((256, 4), |(r, c)| ((r + c) % 3) as f64 / 3.0),
+        init_scale: 0.05,
+        epochs: 3,
+        batch_size: 128,
+        ..Spec::article()
+    };
+    let (l1, n1) = fast_run(&spec, Kernels::Gemm, 1);
+    let (l2, n2) = fast_run(&spec, Kernels::Gemm, 2);
+    let (l2b, n2b) = fast_run(&spec, Kernels::Gemm, 2);
+    assert_eq!(l1, l2, "1 vs 2 threads: losses");
+    assert_eq!(n1, n2, "1 vs 2 threads: parameters");
+    assert_eq!((l2, n2), (l2b, n2b), "run to run");
+    // And the whole GEMM run stays close to the reference run.
+    let reference = spec.train(&mut ()).unwrap();
+    let loss_err = l1
+        .iter()
+        .zip(&reference.loss)
+        .map(|(&a, &b)| rel_err(a, b))
+        .fold(0.0, f64::max);
+    let param_err = max_param_rel(&n1, &reference.final_);
+    println!("256-384-32-4, 3 epochs: GEMM vs reference max rel err: loss {loss_err:.2e}, params {param_err:.2e}");
+    assert!(
+        loss_err <= 1e-12 && param_err <= 1e-12,
+        "loss {loss_err:e}, params {param_err:e}"
+    );
+}
