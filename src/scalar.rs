@@ -12,6 +12,7 @@ pub use num_dual::{Dual64, DualNum};
 /// Blanket-implemented for every `DualNum<Primitive = f64> + Copy`.
 pub trait Scalar: DualNum<Primitive = f64> + Copy {
     /// The real (value) part as `f64`; for `f64` itself, the number.
+    #[inline]
     fn value(&self) -> f64 {
         self.re()
     }

@@ -230,7 +230,11 @@ fn bad_input_exits_2_with_one_line_naming_the_field() {
     let wide_batch_x: Vec<Value> = (0..4).map(|i| json!([i])).collect();
 
     let cases = vec![
-        bad_spec("invalid JSON syntax", r#"{"sizes": [2, 3, 1],"#, "spec: "),
+        bad_spec(
+            "invalid JSON syntax",
+            r#"{"sizes": [2, 3, 1],"#,
+            ".json: EOF while parsing",
+        ),
         bad_spec(
             "top-level array",
             "[1, 2, 3]",
@@ -295,7 +299,7 @@ fn bad_input_exits_2_with_one_line_naming_the_field() {
         bad_spec(
             "number out of range",
             r#"{"sizes": [2, 3, 1], "activations": ["relu", "identity"], "x": [[1e999, 2]], "y": [1]}"#,
-            "spec",
+            ".json: number out of range",
         ),
         bad_spec("lr zero in file", article_with("lr", json!(0)), "spec.lr"),
         bad_args("negative --lr", &["train", "--lr", "-0.1"], "--lr"),

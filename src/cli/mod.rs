@@ -111,9 +111,22 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
+            // clap's message, folded onto one line (it may list the arguments below its
+            // first line), without the usage and help hints that follow a blank line.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid usage");
-            eprintln!("{first}");
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(str::trim)
+                .collect();
+            eprintln!(
+                "{}",
+                if message.is_empty() {
+                    "error: invalid usage".to_string()
+                } else {
+                    message.join(" ")
+                }
+            );
             ExitCode::from(2)
         }
     }

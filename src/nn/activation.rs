@@ -65,6 +65,7 @@ impl Activation {
 
     /// Whether the function has a kink (a point where it is not differentiable).
     /// `relu` and `leaky_relu` have one at `z = 0`.
+    #[inline]
     pub fn is_piecewise(self) -> bool {
         matches!(self, Activation::Relu | Activation::LeakyRelu)
     }
@@ -75,6 +76,7 @@ impl Activation {
     /// dual-number derivative there is `0` (relu) or `0.01` (leaky_relu), the same
     /// convention as [`Activation::derivative`] (and NumPy's `(z > 0)` mask).
     /// `relu` propagates NaN like `np.maximum(0, z)`.
+    #[inline]
     pub fn apply<T: Scalar>(self, z: T) -> T {
         let re = z.value();
         match self {
@@ -124,6 +126,7 @@ impl Activation {
     /// The smooth functions use `e = exp(−|z|)` forms that keep full *relative*
     /// accuracy when saturated: `σ(1−σ)` or `1 − tanh²` computed from the rounded
     /// activation would cancel to a handful of correct digits (or to 0) for large |z|.
+    #[inline]
     pub fn derivative(self, z: f64) -> f64 {
         match self {
             // d/dz z = 1

@@ -177,6 +177,9 @@ impl FastTrainer {
     ) -> (f64, bool) {
         let b = x.nrows();
         debug_assert!(b <= self.batch && b > 0);
+        if let Some(result) = self.try_step_small(net, x, y, lr) {
+            return result;
+        }
         let nl = net.layers.len();
         let threads = self.threads;
         // Forward: Z_k = A_{k−1}·W_kᵀ + b_k, A_k = act(Z_k).
@@ -268,6 +271,198 @@ impl FastTrainer {
         }
         (total, finite)
     }
+}
+
+impl FastTrainer {
+    /// The all-small-layers step on contiguous slices (no ndarray iterators, no
+    /// allocation), with the reference kernels' exact arithmetic; `None` when a layer is
+    /// large, the GEMM is forced, or an input is not contiguous.
+    fn try_step_small(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+    ) -> Option<(f64, bool)> {
+        let b = x.nrows();
+        if net
+            .layers
+            .iter()
+            .any(|l| self.use_gemm(b, l.outputs(), l.inputs()))
+            || net.layers.iter().any(|l| !l.w.is_standard_layout())
+        {
+            return None;
+        }
+        let (xs, ys) = (x.as_slice()?, y.as_slice()?);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU supports FMA (checked just above).
+                return Some(unsafe { small_step_fma(self, net, xs, ys, b, lr) });
+            }
+        }
+        Some(small_step(self, net, xs, ys, b, lr))
+    }
+}
+
+/// [`small_step`] compiled with FMA enabled, so `mul_add` becomes one instruction
+/// instead of a libm call; `mul_add` is exact either way, so the results are the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn small_step_fma(
+    t: &mut FastTrainer,
+    net: &mut Network<f64>,
+    x: &[f64],
+    y: &[f64],
+    b: usize,
+    lr: f64,
+) -> (f64, bool) {
+    small_step(t, net, x, y, b, lr)
+}
+
+/// One step on contiguous row-major slices, the reference kernels' arithmetic in the
+/// reference order (see [`kernels`]): forward, loss, backward, update.
+#[inline(always)]
+fn small_step(
+    t: &mut FastTrainer,
+    net: &mut Network<f64>,
+    x: &[f64],
+    y: &[f64],
+    b: usize,
+    lr: f64,
+) -> (f64, bool) {
+    let nl = net.layers.len();
+    // Forward: z[r][i] = Σ_k w[i][k]·in[r][k] (gemv order) + b[i]; a = act(z).
+    for k in 0..nl {
+        let layer = &net.layers[k];
+        let (out, n) = layer.w.dim();
+        let (w, bias) = (
+            layer.w.as_slice().unwrap_or(&[]),
+            layer.b.as_slice().unwrap_or(&[]),
+        );
+        let (before, rest) = t.layers.split_at_mut(k);
+        let input: &[f64] = if k == 0 {
+            x
+        } else {
+            before[k - 1].a.as_slice().unwrap_or(&[])
+        };
+        let buf = &mut rest[0];
+        let (z, a) = (
+            buf.z.as_slice_mut().unwrap_or(&mut []),
+            buf.a.as_slice_mut().unwrap_or(&mut []),
+        );
+        let swap = out >= 2 && n >= 2;
+        let act = layer.activation;
+        for r in 0..b {
+            let xr = &input[r * n..(r + 1) * n];
+            for i in 0..out {
+                let wi = &w[i * n..(i + 1) * n];
+                let mut acc = if swap { wi[1] * xr[1] } else { wi[0] * xr[0] };
+                if swap {
+                    acc = wi[0].mul_add(xr[0], acc);
+                }
+                for kk in if swap { 2 } else { 1 }..n {
+                    acc = wi[kk].mul_add(xr[kk], acc);
+                }
+                let zv = acc + bias[i];
+                z[r * out + i] = zv;
+                a[r * out + i] = act.apply(zv);
+            }
+        }
+    }
+    // Loss per sample, Σ, and ∂L̄/∂Ŷ = 2(ŷ − y)/m / B.
+    let m = net.layers[nl - 1].outputs();
+    let loss = net.loss;
+    let mut total = 0.0;
+    {
+        let y_hat = t.layers[nl - 1].a.as_slice().unwrap_or(&[]);
+        let d_out = t.d_out.as_slice_mut().unwrap_or(&mut []);
+        for r in 0..b {
+            let (p, q) = (&y_hat[r * m..(r + 1) * m], &y[r * m..(r + 1) * m]);
+            let l = loss.value(ndarray::ArrayView1::from(p), ndarray::ArrayView1::from(q));
+            t.losses[r] = l;
+            total += l;
+            for c in 0..m {
+                d_out[r * m + c] = loss.derivative(p[c], q[c], m) / b as f64;
+            }
+        }
+    }
+    // Backward, last layer first: dz = da ⊙ act'(z); dW = dZᵀ·X; db = Σ_rows dZ; dX = dZ·W.
+    for k in (0..nl).rev() {
+        let layer = &net.layers[k];
+        let (out, n) = layer.w.dim();
+        let w = layer.w.as_slice().unwrap_or(&[]);
+        let act = layer.activation;
+        let (before, rest) = t.layers.split_at_mut(k);
+        let (cur, above) = rest.split_at_mut(1);
+        let buf = &mut cur[0];
+        let da: &[f64] = if k + 1 == nl {
+            t.d_out.as_slice().unwrap_or(&[])
+        } else {
+            above[0].dx.as_slice().unwrap_or(&[])
+        };
+        let input: &[f64] = if k == 0 {
+            x
+        } else {
+            before[k - 1].a.as_slice().unwrap_or(&[])
+        };
+        let z = buf.z.as_slice().unwrap_or(&[]);
+        let dz = buf.dz.as_slice_mut().unwrap_or(&mut []);
+        for e in 0..b * out {
+            dz[e] = da[e] * act.derivative(z[e]);
+        }
+        let dw = buf.dw.as_slice_mut().unwrap_or(&mut []);
+        for i in 0..out {
+            for j in 0..n {
+                let mut acc = dz[i] * input[j];
+                for r in 1..b {
+                    acc = dz[r * out + i].mul_add(input[r * n + j], acc);
+                }
+                dw[i * n + j] = acc;
+            }
+        }
+        let db = buf.db.as_slice_mut().unwrap_or(&mut []);
+        for i in 0..out {
+            let mut acc = dz[i];
+            for r in 1..b {
+                acc += dz[r * out + i];
+            }
+            db[i] = acc;
+        }
+        if k > 0 {
+            let dx = buf.dx.as_slice_mut().unwrap_or(&mut []);
+            for r in 0..b {
+                for j in 0..n {
+                    let mut acc = dz[r * out] * w[j];
+                    for i in 1..out {
+                        acc = dz[r * out + i].mul_add(w[i * n + j], acc);
+                    }
+                    dx[r * n + j] = acc;
+                }
+            }
+        }
+    }
+    // Update: w ← w − lr·dw, b ← b − lr·db.
+    let mut finite = true;
+    for (layer, buf) in net.layers.iter_mut().zip(&t.layers) {
+        let (w, dw) = (
+            layer.w.as_slice_mut().unwrap_or(&mut []),
+            buf.dw.as_slice().unwrap_or(&[]),
+        );
+        for (w, &d) in w.iter_mut().zip(dw) {
+            *w -= lr * d;
+            finite &= w.is_finite();
+        }
+        let (bs, db) = (
+            layer.b.as_slice_mut().unwrap_or(&mut []),
+            buf.db.as_slice().unwrap_or(&[]),
+        );
+        for (w, &d) in bs.iter_mut().zip(db) {
+            *w -= lr * d;
+            finite &= w.is_finite();
+        }
+    }
+    (total, finite)
 }
 
 /// Trains like [`crate::nn::train::train`] (same batches, order, update and divergence

@@ -40,6 +40,7 @@ impl Loss {
 
     /// One sample's loss, generic over the scalar: `(1/m)·Σ_k (ŷ_k − y_k)²`,
     /// summed in index order, then divided by `m` (as `np.mean` does for small `m`).
+    #[inline]
     pub fn value<T: Scalar>(self, y_hat: ArrayView1<T>, y: ArrayView1<f64>) -> T {
         match self {
             Loss::Mse => {
@@ -54,6 +55,7 @@ impl Loss {
     }
 
     /// `∂L/∂ŷ_k` for one output, hand-derived: `2(ŷ_k − y_k)/m`.
+    #[inline]
     pub fn derivative(self, y_hat: f64, y: f64, m: usize) -> f64 {
         match self {
             // d/dŷ (1/m)(ŷ − y)² = 2(ŷ − y)/m
