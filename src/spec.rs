@@ -385,6 +385,33 @@ impl Spec {
         })
     }
 
+    /// Initialises and trains on the allocation-free [`FastTrainer`](crate::nn::fast::FastTrainer)
+    /// (same epochs, batches and checks as [`Spec::train`]; bit-identical to it for
+    /// small layers, within rounding for GEMM layers). `on_epoch(epoch, total_loss)`.
+    pub fn train_fast(
+        &self,
+        kernels: crate::nn::fast::Kernels,
+        threads: usize,
+        on_epoch: &mut dyn FnMut(usize, f64),
+    ) -> Result<Run> {
+        let initial = self.network()?;
+        let mut net = initial.clone();
+        let loss = crate::nn::fast::train_fast(
+            &mut net,
+            self.x.view(),
+            self.y.view(),
+            &self.train_config(),
+            kernels,
+            threads,
+            on_epoch,
+        )?;
+        Ok(Run {
+            initial,
+            final_: net,
+            loss,
+        })
+    }
+
     /// The fully resolved spec as JSON (every key present; `y` flat for one output).
     pub fn to_json(&self) -> Value {
         let y = if self.y.ncols() == 1 {

@@ -2,11 +2,15 @@
 
 use std::process::ExitCode;
 
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
 use clap::Args;
 use serde_json::json;
 
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::Result;
+use crate::nn::fast::Kernels;
 
 /// Arguments of `train`.
 #[derive(Debug, Args)]
@@ -27,37 +31,95 @@ pub struct TrainArgs {
     /// Put the plot's loss axis on a log scale.
     #[arg(long, requires = "plot")]
     pub log_scale: bool,
+    /// Use the reference kernels for every layer (bit-identical to `export`'s
+    /// trajectories; slower for large layers, which otherwise use a tuned GEMM).
+    #[arg(long)]
+    pub reference: bool,
 }
 
-/// Runs `train`.
+/// Runs `train` on the fast trainer (`--reference`: the reference kernels everywhere).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
-    match args.format {
-        Format::Text => {
-            let every = spec.log_every;
-            let mut io_result = Ok(());
-            let mut log = |epoch: usize, total: f64| {
-                if epoch % every == 0 && io_result.is_ok() {
-                    io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}\n"));
-                }
-            };
-            let run = spec.train(&mut log)?;
-            io_result?;
-            plot(args, &run.loss)?;
+    let kernels = if args.reference {
+        Kernels::Reference
+    } else {
+        Kernels::Auto
+    };
+    let threads = rayon::current_num_threads();
+    let every = spec.log_every;
+    let text = args.format == Format::Text;
+    let mut io_result = Ok(());
+    let mut progress = Progress::new(spec.epochs, spec.x.nrows());
+    let mut on_epoch = |epoch: usize, total: f64| {
+        if text && epoch % every == 0 && io_result.is_ok() {
+            io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}\n"));
         }
-        Format::Json => {
-            let run = spec.train(&mut ())?;
-            plot(args, &run.loss)?;
-            let doc = json!({
-                "spec": spec.to_json(),
-                "loss": run.loss,
-                "initial": run.initial.to_json(),
-                "final": run.final_.to_json(),
-            });
-            write_stdout(&format!("{doc}\n"))?;
-        }
+        progress.epoch_done(epoch, total);
+    };
+    let run = spec.train_fast(kernels, threads, &mut on_epoch);
+    progress.finish();
+    let run = run?;
+    io_result?;
+    plot(args, &run.loss)?;
+    if !text {
+        let doc = json!({
+            "spec": spec.to_json(),
+            "loss": run.loss,
+            "initial": run.initial.to_json(),
+            "final": run.final_.to_json(),
+        });
+        write_stdout(&format!("{doc}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A progress bar on stderr (epoch, loss, samples/s) that appears only when training
+/// has run for more than a second and stderr is a terminal.
+struct Progress {
+    start: Instant,
+    epochs: usize,
+    samples: usize,
+    terminal: bool,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(epochs: usize, samples: usize) -> Self {
+        Progress {
+            start: Instant::now(),
+            epochs,
+            samples,
+            terminal: std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+
+    fn epoch_done(&mut self, epoch: usize, total: f64) {
+        if !self.terminal {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        if self.bar.is_none() && elapsed > Duration::from_secs(1) {
+            let bar = indicatif::ProgressBar::new(self.epochs as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} epoch {pos}/{len} {msg} eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            let rate = ((epoch + 1) * self.samples) as f64 / elapsed.as_secs_f64();
+            bar.set_position(epoch as u64 + 1);
+            bar.set_message(format!("loss {total:.4}, {rate:.0} samples/s"));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 fn plot(args: &TrainArgs, loss: &[f64]) -> Result<()> {

@@ -370,21 +370,35 @@ fn small_step(
             }
         }
     }
-    // Loss per sample, Σ, and ∂L̄/∂Ŷ = 2(ŷ − y)/m / B.
+    // Loss per sample, Σ, and ∂L̄/∂Ŷ = 2(ŷ − y)/m / B (the same operations as
+    // `Loss::value` and `Loss::batch_derivative`; a division by 1 is skipped, which is
+    // exact, because divisions dominate a tiny step).
     let m = net.layers[nl - 1].outputs();
-    let loss = net.loss;
+    let crate::nn::loss::Loss::Mse = net.loss;
     let mut total = 0.0;
     {
         let y_hat = t.layers[nl - 1].a.as_slice().unwrap_or(&[]);
         let d_out = t.d_out.as_slice_mut().unwrap_or(&mut []);
+        let losses = t.losses.as_slice_mut().unwrap_or(&mut []);
+        let (mf, bf) = (m as f64, b as f64);
         for r in 0..b {
             let (p, q) = (&y_hat[r * m..(r + 1) * m], &y[r * m..(r + 1) * m]);
-            let l = loss.value(ndarray::ArrayView1::from(p), ndarray::ArrayView1::from(q));
-            t.losses[r] = l;
-            total += l;
+            let mut sum = 0.0;
             for c in 0..m {
-                d_out[r * m + c] = loss.derivative(p[c], q[c], m) / b as f64;
+                let d = p[c] - q[c];
+                sum += d * d;
+                let mut g = 2.0 * d;
+                if m != 1 {
+                    g /= mf;
+                }
+                if b != 1 {
+                    g /= bf;
+                }
+                d_out[r * m + c] = g;
             }
+            let l = if m == 1 { sum } else { sum / mf };
+            losses[r] = l;
+            total += l;
         }
     }
     // Backward, last layer first: dz = da ⊙ act'(z); dW = dZᵀ·X; db = Σ_rows dZ; dX = dZ·W.
