@@ -147,6 +147,7 @@ fn main() {
     let mut c = Array2::<f64>::zeros((n, n));
     let flops = 2.0 * (n as f64).powi(3);
     let dgemm_reps = if quick { 3 } else { 7 };
+    let mut best = f64::INFINITY;
     for (name, par) in [("dgemm_2048_gemm_2t", threads), ("dgemm_2048_gemm_1t", 1)] {
         let t = median(dgemm_reps, 1, || unsafe {
             let p = if par > 1 {
@@ -182,6 +183,7 @@ fn main() {
             dgemm_reps,
             &format!(", \"gflops\": {:.1}", flops / t / 1e9),
         );
+        best = best.min(t);
     }
     let t = median(dgemm_reps, 1, || {
         ndarray::linalg::general_mat_mul(1.0, &a, &b, 0.0, &mut c);
@@ -192,6 +194,10 @@ fn main() {
         dgemm_reps,
         &format!(", \"gflops\": {:.1}", flops / t / 1e9),
     );
+    best = best.min(t);
+    // The machine's Rust DGEMM peak: the best kernel measured in this run.
+    let peak = format!(", \"gflops\": {:.1}", flops / best / 1e9);
+    out.report("dgemm_2048", best, dgemm_reps, &peak);
 
     // Gradient-check modes on 784-128-10, batch 16.
     let spec = batch_spec(&[784, 128, 10], 16);

@@ -30,6 +30,8 @@
 //! assert_eq!(format!("{:.4}", run.loss[900]), "0.0573");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod cli;
 pub mod error;

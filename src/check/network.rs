@@ -13,6 +13,19 @@
 //! Kinks: for relu/leaky_relu layers, every f64 probe compares the sign of each
 //! pre-activation it recomputed with the base point's; a flip is a crossed kink,
 //! reported with its layer, unit, sample and `|z|` at the base point.
+//!
+//! ```
+//! use backprop_oracle::check::bugs::Bug;
+//! use backprop_oracle::check::network::{check_network, NetworkCheckOptions};
+//! use backprop_oracle::spec::Spec;
+//!
+//! let spec = Spec::article();
+//! let report = check_network(&spec, &NetworkCheckOptions::default(), &|_| {}).unwrap();
+//! assert!(report.passed());
+//! let buggy = NetworkCheckOptions { bug: Some(Bug::ReluMaskInverted), ..Default::default() };
+//! let report = check_network(&spec, &buggy, &|_| {}).unwrap();
+//! assert_eq!(report.failed()[0].name, "layers[0].W");
+//! ```
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use num_dual::Dual64;

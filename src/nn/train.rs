@@ -13,6 +13,17 @@
 //! formulas reduce to `outer(dz, x)`, `dz`, `Wᵀ·dz` with the same roundings, and the
 //! `1/B` factor is `1`. The logged epoch loss is `Σ_r L_r` over all samples of the
 //! epoch, each as computed in its own forward pass (the article's `total_loss`).
+//!
+//! ```
+//! use backprop_oracle::{train, Activation, Loss, Network, TrainConfig};
+//! use ndarray::array;
+//!
+//! let mut net = Network::init(&[2, 3, 1], &[Activation::Relu, Activation::Identity], Loss::Mse, 0, 1.0).unwrap();
+//! let (x, y) = (array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]], array![[4.0], [3.0], [5.0], [5.0]]);
+//! let cfg = TrainConfig { lr: 0.01, epochs: 1000, batch_size: 1 };
+//! let loss = train(&mut net, x.view(), y.view(), &cfg, &mut ()).unwrap();
+//! assert_eq!(format!("{:.4}", loss[0]), "10.8979"); // the article's first line
+//! ```
 
 use ndarray::{s, Array1, ArrayView2};
 

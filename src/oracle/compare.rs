@@ -12,6 +12,20 @@
 //! A candidate that cannot be read, has an unknown array, an array of the wrong shape,
 //! or a non-finite number is an error (exit 2), named precisely; a difference is a
 //! result (exit 1).
+//!
+//! ```
+//! use backprop_oracle::check::Tolerance;
+//! use backprop_oracle::oracle::compare::{compare, from_json};
+//! use backprop_oracle::spec::Spec;
+//!
+//! let spec = Spec { epochs: 3, ..Spec::article() };
+//! // A port that got the first epoch's loss slightly wrong.
+//! let reference = spec.train(&mut ()).unwrap();
+//! let port = serde_json::json!({"loss": [reference.loss[0] * (1.0 + 1e-6), reference.loss[1]]});
+//! let candidate = from_json(&port, "port").unwrap();
+//! let result = compare(&spec, &candidate, Tolerance { rtol: 1e-9, atol: 1e-12 }).unwrap();
+//! assert_eq!(result.first.unwrap().quantity, "epoch 0 loss");
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;

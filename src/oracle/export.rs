@@ -17,6 +17,20 @@
 //! ```
 //!
 //! Numbers are shortest round-trip decimals: parsing them gives back the exact f64.
+//!
+//! ```
+//! use backprop_oracle::oracle::{export::{export, ExportOptions}, record};
+//! use backprop_oracle::spec::Spec;
+//!
+//! let spec = Spec { epochs: 10, ..Spec::article() };
+//! let trajectory = record(&spec, 2).unwrap();
+//! let out = std::env::temp_dir().join(format!("bpo-doc-export-{}", std::process::id()));
+//! let opts = ExportOptions { out: out.clone(), force: true, npy: false, command: "doc".into() };
+//! let summary = export(&trajectory, &opts).unwrap();
+//! assert!(out.join("trajectory.json").is_file() && out.join("reference.npz").is_file());
+//! assert_eq!(summary.files, ["trajectory.json", "reference.npz"]);
+//! std::fs::remove_dir_all(&out).unwrap();
+//! ```
 
 use std::path::{Path, PathBuf};
 
