@@ -289,7 +289,10 @@ impl FastTrainer {
             .layers
             .iter()
             .any(|l| self.use_gemm(b, l.outputs(), l.inputs()))
-            || net.layers.iter().any(|l| !l.w.is_standard_layout())
+            || net
+                .layers
+                .iter()
+                .any(|l| !l.w.is_standard_layout() || !l.b.is_standard_layout())
         {
             return None;
         }
@@ -320,6 +323,26 @@ unsafe fn small_step_fma(
     small_step(t, net, x, y, b, lr)
 }
 
+/// The elements of a standard-layout array, without re-checking the layout (each
+/// `as_slice` call re-derives it, which dominated a tiny step). Callers guarantee the
+/// layout: the trainer's own buffers are created standard, and parameters are checked
+/// once per step in `try_step_small`.
+#[inline(always)]
+fn flat<D: ndarray::Dimension>(a: &ndarray::Array<f64, D>) -> &[f64] {
+    debug_assert!(a.is_standard_layout());
+    // SAFETY: a standard-layout owned array is `len` contiguous elements from `as_ptr`.
+    unsafe { std::slice::from_raw_parts(a.as_ptr(), a.len()) }
+}
+
+/// [`flat`], mutably.
+#[inline(always)]
+fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f64, D>) -> &mut [f64] {
+    debug_assert!(a.is_standard_layout());
+    let len = a.len();
+    // SAFETY: as in `flat`, and the borrow is unique.
+    unsafe { std::slice::from_raw_parts_mut(a.as_mut_ptr(), len) }
+}
+
 /// One step on contiguous row-major slices, the reference kernels' arithmetic in the
 /// reference order (see [`kernels`]): forward, loss, backward, update.
 #[inline(always)]
@@ -336,21 +359,11 @@ fn small_step(
     for k in 0..nl {
         let layer = &net.layers[k];
         let (out, n) = layer.w.dim();
-        let (w, bias) = (
-            layer.w.as_slice().unwrap_or(&[]),
-            layer.b.as_slice().unwrap_or(&[]),
-        );
+        let (w, bias) = (flat(&layer.w), flat(&layer.b));
         let (before, rest) = t.layers.split_at_mut(k);
-        let input: &[f64] = if k == 0 {
-            x
-        } else {
-            before[k - 1].a.as_slice().unwrap_or(&[])
-        };
+        let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
         let buf = &mut rest[0];
-        let (z, a) = (
-            buf.z.as_slice_mut().unwrap_or(&mut []),
-            buf.a.as_slice_mut().unwrap_or(&mut []),
-        );
+        let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
         let swap = out >= 2 && n >= 2;
         let act = layer.activation;
         for r in 0..b {
@@ -377,9 +390,9 @@ fn small_step(
     let crate::nn::loss::Loss::Mse = net.loss;
     let mut total = 0.0;
     {
-        let y_hat = t.layers[nl - 1].a.as_slice().unwrap_or(&[]);
-        let d_out = t.d_out.as_slice_mut().unwrap_or(&mut []);
-        let losses = t.losses.as_slice_mut().unwrap_or(&mut []);
+        let y_hat = flat(&t.layers[nl - 1].a);
+        let d_out = flat_mut(&mut t.d_out);
+        let losses = flat_mut(&mut t.losses);
         let (mf, bf) = (m as f64, b as f64);
         for r in 0..b {
             let (p, q) = (&y_hat[r * m..(r + 1) * m], &y[r * m..(r + 1) * m]);
@@ -405,27 +418,23 @@ fn small_step(
     for k in (0..nl).rev() {
         let layer = &net.layers[k];
         let (out, n) = layer.w.dim();
-        let w = layer.w.as_slice().unwrap_or(&[]);
+        let w = flat(&layer.w);
         let act = layer.activation;
         let (before, rest) = t.layers.split_at_mut(k);
         let (cur, above) = rest.split_at_mut(1);
         let buf = &mut cur[0];
         let da: &[f64] = if k + 1 == nl {
-            t.d_out.as_slice().unwrap_or(&[])
+            flat(&t.d_out)
         } else {
-            above[0].dx.as_slice().unwrap_or(&[])
+            flat(&above[0].dx)
         };
-        let input: &[f64] = if k == 0 {
-            x
-        } else {
-            before[k - 1].a.as_slice().unwrap_or(&[])
-        };
-        let z = buf.z.as_slice().unwrap_or(&[]);
-        let dz = buf.dz.as_slice_mut().unwrap_or(&mut []);
+        let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
+        let z = flat(&buf.z);
+        let dz = flat_mut(&mut buf.dz);
         for e in 0..b * out {
             dz[e] = da[e] * act.derivative(z[e]);
         }
-        let dw = buf.dw.as_slice_mut().unwrap_or(&mut []);
+        let dw = flat_mut(&mut buf.dw);
         for i in 0..out {
             for j in 0..n {
                 let mut acc = dz[i] * input[j];
@@ -435,7 +444,7 @@ fn small_step(
                 dw[i * n + j] = acc;
             }
         }
-        let db = buf.db.as_slice_mut().unwrap_or(&mut []);
+        let db = flat_mut(&mut buf.db);
         for i in 0..out {
             let mut acc = dz[i];
             for r in 1..b {
@@ -444,7 +453,7 @@ fn small_step(
             db[i] = acc;
         }
         if k > 0 {
-            let dx = buf.dx.as_slice_mut().unwrap_or(&mut []);
+            let dx = flat_mut(&mut buf.dx);
             for r in 0..b {
                 for j in 0..n {
                     let mut acc = dz[r * out] * w[j];
@@ -459,18 +468,12 @@ fn small_step(
     // Update: w ← w − lr·dw, b ← b − lr·db.
     let mut finite = true;
     for (layer, buf) in net.layers.iter_mut().zip(&t.layers) {
-        let (w, dw) = (
-            layer.w.as_slice_mut().unwrap_or(&mut []),
-            buf.dw.as_slice().unwrap_or(&[]),
-        );
+        let (w, dw) = (flat_mut(&mut layer.w), flat(&buf.dw));
         for (w, &d) in w.iter_mut().zip(dw) {
             *w -= lr * d;
             finite &= w.is_finite();
         }
-        let (bs, db) = (
-            layer.b.as_slice_mut().unwrap_or(&mut []),
-            buf.db.as_slice().unwrap_or(&[]),
-        );
+        let (bs, db) = (flat_mut(&mut layer.b), flat(&buf.db));
         for (w, &d) in bs.iter_mut().zip(db) {
             *w -= lr * d;
             finite &= w.is_finite();
