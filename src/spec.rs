@@ -392,7 +392,7 @@ impl Spec {
         &self,
         kernels: crate::nn::fast::Kernels,
         threads: usize,
-        on_epoch: &mut dyn FnMut(usize, f64),
+        on_epoch: &mut (dyn FnMut(usize, f64) + Send),
     ) -> Result<Run> {
         let initial = self.network()?;
         let mut net = initial.clone();

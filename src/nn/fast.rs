@@ -7,16 +7,16 @@
 //! * **small layers** (`B·out·in ≤` [`SMALL_LAYER`]) use the reference kernels
 //!   ([`kernels`]), so their results are the reference's bits — the article's run is
 //!   still bit-identical to NumPy;
-//! * **large layers** use the `gemm` crate (packed, SIMD, multithreaded with rayon)
-//!   for `X·Wᵀ`, `dZᵀ·X` and `dZ·W`. Its summation order differs from the reference's,
+//! * **large layers** use faer's matrix multiply (packed, AVX-512/AVX2 kernels picked at
+//!   run time, multithreaded with rayon) for `X·Wᵀ`, `dZᵀ·X` and `dZ·W`. Its summation order differs from the reference's,
 //!   so results agree with the reference within rounding (tested: ≤ 1e-12 relative per
 //!   step), and they are the same bits for 1 and 2 threads and from run to run.
 //!
 //! Memory: the trainer never allocates in a step on the small-layer path (tested with a
-//! counting allocator). The `gemm` crate allocates its packing buffers inside each
-//! product (a handful of allocations per call, independent of the data).
+//! counting allocator). faer may allocate packing buffers inside a product (a handful
+//! of allocations per call, independent of the data; measured in `tests/alloc_free.rs`).
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::error::{Error, Result};
 use crate::nn::kernels;
@@ -34,7 +34,7 @@ pub enum Kernels {
     Auto,
     /// The reference kernels everywhere (bit-identical to [`Network::train_step`]).
     Reference,
-    /// GEMM everywhere (for testing the GEMM path on small networks).
+    /// GEMM (faer) everywhere (for testing the GEMM path on small networks).
     Gemm,
 }
 
@@ -67,58 +67,58 @@ impl std::fmt::Debug for FastTrainer {
     }
 }
 
-/// `dst = lhs · rhs` on the `gemm` crate; any strides. `(m, k)·(k, n) → (m, n)`.
-fn gemm_into(
-    mut dst: ArrayViewMut2<f64>,
-    lhs: ArrayView2<f64>,
-    rhs: ArrayView2<f64>,
-    threads: usize,
-) {
+/// Products with fewer multiply-adds than this run as one piece.
+const SPLIT_WORK: usize = 1 << 18;
+
+/// `dst = lhs · rhs`, `(m, k)·(k, n) → (m, n)`, any strides, on faer's sequential matrix
+/// multiply. Large products are always cut into two halves along the longer side of
+/// `dst` — whatever the thread count, so the result is the same bits for 1 and 2
+/// threads — and with `threads > 1` the halves run on both cores (`rayon::join`, which
+/// allocates nothing when called from a rayon worker: see [`train_fast`]).
+fn gemm_into(dst: ArrayViewMut2<f64>, lhs: ArrayView2<f64>, rhs: ArrayView2<f64>, threads: usize) {
+    let (m, k) = lhs.dim();
+    let n = rhs.ncols();
+    if m.saturating_mul(n).saturating_mul(k) < SPLIT_WORK || m.max(n) < 2 {
+        return gemm_seq(dst, lhs, rhs);
+    }
+    let ((d1, d2), (l1, l2), (r1, r2)) = if m >= n {
+        let mid = m / 2;
+        (
+            dst.split_at(Axis(0), mid),
+            lhs.split_at(Axis(0), mid),
+            (rhs, rhs),
+        )
+    } else {
+        let mid = n / 2;
+        (
+            dst.split_at(Axis(1), mid),
+            (lhs, lhs),
+            rhs.split_at(Axis(1), mid),
+        )
+    };
+    if threads > 1 {
+        rayon::join(|| gemm_seq(d1, l1, r1), || gemm_seq(d2, l2, r2));
+    } else {
+        gemm_seq(d1, l1, r1);
+        gemm_seq(d2, l2, r2);
+    }
+}
+
+/// One sequential faer product `dst = lhs · rhs`.
+fn gemm_seq(mut dst: ArrayViewMut2<f64>, lhs: ArrayView2<f64>, rhs: ArrayView2<f64>) {
     let (m, k) = lhs.dim();
     let n = rhs.ncols();
     debug_assert_eq!(rhs.nrows(), k);
     debug_assert_eq!(dst.dim(), (m, n));
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        dst.fill(0.0);
-        return;
-    }
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    let (ds, ls, rs) = (
-        dst.strides().to_vec(),
-        lhs.strides().to_vec(),
-        rhs.strides().to_vec(),
-    );
-    // SAFETY: the three views are valid for their shapes and strides; `dst` is a unique
-    // borrow that does not alias `lhs` or `rhs` (they are immutable borrows).
+    let ds = [dst.strides()[0], dst.strides()[1]];
+    let (ls, rs) = (lhs.strides(), rhs.strides());
+    // SAFETY: each view is valid for its shape and strides (they come from ndarray views
+    // of those shapes); `dst` is a unique borrow that aliases neither `lhs` nor `rhs`.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            ds[1],
-            ds[0],
-            false,
-            lhs.as_ptr(),
-            ls[1],
-            ls[0],
-            rhs.as_ptr(),
-            rs[1],
-            rs[0],
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
+        let d = faer::MatMut::from_raw_parts_mut(dst.as_mut_ptr(), m, n, ds[0], ds[1]);
+        let l = faer::MatRef::from_raw_parts(lhs.as_ptr(), m, k, ls[0], ls[1]);
+        let r = faer::MatRef::from_raw_parts(rhs.as_ptr(), k, n, rs[0], rs[1]);
+        faer::linalg::matmul::matmul(d, faer::Accum::Replace, l, r, 1.0, faer::Par::Seq);
     }
 }
 
@@ -491,10 +491,26 @@ pub fn train_fast(
     config: &TrainConfig,
     kernels: Kernels,
     threads: usize,
-    on_epoch: &mut dyn FnMut(usize, f64),
+    on_epoch: &mut (dyn FnMut(usize, f64) + Send),
 ) -> Result<Vec<f64>> {
     config.validate()?;
     check_data(net, x, y)?;
+    if threads > 1 {
+        // Run on a rayon worker, so that the GEMM's `rayon::join` allocates nothing.
+        return rayon::scope(|_| train_fast_inner(net, x, y, config, kernels, threads, on_epoch));
+    }
+    train_fast_inner(net, x, y, config, kernels, threads, on_epoch)
+}
+
+fn train_fast_inner(
+    net: &mut Network<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    config: &TrainConfig,
+    kernels: Kernels,
+    threads: usize,
+    on_epoch: &mut (dyn FnMut(usize, f64) + Send),
+) -> Result<Vec<f64>> {
     let n = x.nrows();
     let mut trainer = FastTrainer::new(net, config.batch_size.min(n), kernels, threads);
     let mut epoch_losses = Vec::with_capacity(config.epochs);
