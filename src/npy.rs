@@ -32,6 +32,12 @@ fn open_bounded(path: &Path) -> Result<(File, u64)> {
     if meta.is_dir() {
         return Err(io_err(path, "is a directory, expected a file"));
     }
+    if !meta.is_file() {
+        return Err(io_err(
+            path,
+            "is not a regular file (a device, pipe or socket)",
+        ));
+    }
     if meta.len() > MAX_BYTES {
         return Err(io_err(
             path,
@@ -68,6 +74,11 @@ fn header(bytes: &[u8], what: &str) -> Result<Header> {
         .filter(|&e| e <= bytes.len())
         .ok_or_else(|| bad("truncated header"))?;
     let text = std::str::from_utf8(&bytes[start..end]).map_err(|_| bad("header is not text"))?;
+    for key in ["descr", "fortran_order", "shape"] {
+        if text.matches(&format!("'{key}'")).count() > 1 {
+            return Err(bad(&format!("the header has '{key}' more than once")));
+        }
+    }
     let field = |key: &str| -> Option<&str> {
         let i = text.find(&format!("'{key}'"))?;
         let rest = &text[i + key.len() + 2..];
@@ -89,6 +100,12 @@ fn header(bytes: &[u8], what: &str) -> Result<Header> {
                 .map_err(|_| bad(&format!("shape entry {s:?} is not a size")))
         })
         .collect::<Result<_>>()?;
+    if descr != "<f8" && descr != "<i8" {
+        return Err(Error::invalid(
+            what,
+            format!("has dtype {descr:?}, expected float64 ('<f8')"),
+        ));
+    }
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

@@ -6,6 +6,21 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
+/// Checks, before any work is done, that `path` can be written: its folder exists and
+/// it is not a folder itself.
+pub fn check_target(path: &Path) -> Result<()> {
+    let bad = |p: &str| Error::invalid("--plot", format!("{}: {p}", path.display()));
+    if path.is_dir() {
+        return Err(bad("is a folder, expected an .svg file name"));
+    }
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => {
+            Err(bad("its folder does not exist"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Draws `loss` (one value per epoch) into `path`; `log_scale` puts the loss axis on a
 /// log scale. The file is written to a temporary name and renamed into place.
 pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Result<()> {

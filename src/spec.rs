@@ -278,7 +278,7 @@ impl Spec {
                 *slot = v;
             }
         }
-        self.check_memory(&["--epochs", "--batch-size"])?;
+        self.check_memory(&["--epochs", "--batch-size", "sizes"])?;
         Ok(self)
     }
 
@@ -301,14 +301,14 @@ impl Spec {
                 return Err(Error::invalid(field(k), "must be ≥ 1, got 0"));
             }
         }
-        self.check_memory(&[&field("epochs"), &field("batch_size")])
+        self.check_memory(&[&field("epochs"), &field("batch_size"), &field("sizes")])
     }
 
     /// Refuses runs whose parameters, gradients, batch activations and loss history
     /// would together need more than [`MAX_BYTES`], before anything is allocated.
     /// The error names the field with the largest share (`names` are the field names
     /// of `epochs` and `batch_size`; the sizes always come from the spec).
-    fn check_memory(&self, names: &[&str; 2]) -> Result<()> {
+    fn check_memory(&self, names: &[&str; 3]) -> Result<()> {
         let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
         let params: u128 = self
             .sizes
@@ -319,7 +319,7 @@ impl Spec {
         let widths: u128 = self.sizes.iter().map(|&s| s as u128).sum();
         let parts = [
             // parameters, initial copy, gradients, final copy
-            ("spec.sizes", 8 * 4 * params),
+            (names[2], 8 * 4 * params),
             // Z, A, dZ, dX of every layer for one batch
             (names[1], 8 * 4 * batch * widths),
             // one f64 per epoch
@@ -450,6 +450,9 @@ pub fn read_text(path: &Path) -> Result<String> {
     if meta.is_dir() {
         return Err(io("is a directory, expected a file".into()));
     }
+    if !meta.is_file() {
+        return Err(io("is not a regular file (a device, pipe or socket)".into()));
+    }
     if meta.len() > MAX_BYTES {
         return Err(io(format!(
             "is {} bytes, larger than the 1 GiB limit",
@@ -519,6 +522,9 @@ impl Fields<'_> {
 /// `x` or `y` from a `.npy` file, or from member `key` of an `.npz`: float64, 2-D
 /// `(N, cols)` (or 1-D when `cols == 1`), non-empty, finite.
 fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> Result<Array2<f64>> {
+    if file.trim().is_empty() {
+        return Err(Error::invalid(field, "names no file (empty string)"));
+    }
     let path = base.join(file);
     let raw = if file.ends_with(".npz") {
         crate::npy::Npz::open(&path)?.f64(key)?

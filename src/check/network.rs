@@ -289,6 +289,23 @@ pub fn check_network(
         Mode::Directional { directions: 0 } => {
             return Err(Error::invalid("--directions", "must be ≥ 1, got 0"))
         }
+        Mode::Directional { directions } => {
+            // All directions of a tensor are drawn before they are checked.
+            let largest = spec
+                .sizes
+                .windows(2)
+                .map(|io| io[0] as u128 * io[1] as u128)
+                .chain([spec.x.len() as u128])
+                .max()
+                .unwrap_or(0);
+            let bytes = 8 * directions as u128 * largest;
+            if bytes > crate::spec::MAX_BYTES as u128 {
+                return Err(Error::invalid(
+                    "--directions",
+                    format!("{directions} directions of a {largest}-element tensor need {bytes} bytes, more than the 1 GiB limit"),
+                ));
+            }
+        }
         _ => {}
     }
     let mut points = opts.at_epochs.clone();

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::{write_stdout, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
-use crate::oracle::record;
+use crate::oracle::record_checked;
 
 /// Arguments of `export`.
 #[derive(Debug, Args)]
@@ -33,7 +33,7 @@ pub struct ExportArgs {
 /// Runs `export`.
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let spec = args.model.spec(None)?;
-    let trajectory = record(&spec, args.trace_steps)?;
+    let trajectory = record_checked(&spec, args.trace_steps, "--trace-steps")?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let summary = export(
         &trajectory,

@@ -52,7 +52,7 @@ pub struct ModelArgs {
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Learning rate.
-    #[arg(long, allow_negative_numbers = true)]
+    #[arg(long, allow_hyphen_values = true)]
     pub lr: Option<f64>,
     /// Samples per update (1 = per-sample SGD, as in the article).
     #[arg(long)]

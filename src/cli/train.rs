@@ -40,6 +40,9 @@ pub struct TrainArgs {
 /// Runs `train` on the fast trainer (`--reference`: the reference kernels everywhere).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
+    if let Some(plot) = &args.plot {
+        crate::plot::check_target(plot)?;
+    }
     let kernels = if args.reference {
         Kernels::Reference
     } else {

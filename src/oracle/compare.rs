@@ -35,7 +35,7 @@ use serde_json::{Map, Value};
 
 use crate::check::Tolerance;
 use crate::error::{Error, Result};
-use crate::oracle::{display_name, quantities, record, total_steps};
+use crate::oracle::{display_name, quantities, total_steps};
 use crate::spec::{Overrides, Spec};
 
 /// A port's output, as named arrays.
@@ -48,8 +48,8 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// The number of traced steps the candidate needs: `1 + max s` over `step{s}_*` keys.
-    pub fn steps_needed(&self) -> usize {
+    /// The largest step index `s` over the `step{s}_*` keys, if any.
+    pub fn last_step(&self) -> Option<usize> {
         self.arrays
             .keys()
             .filter_map(|k| {
@@ -59,9 +59,12 @@ impl Candidate {
                     .parse::<usize>()
                     .ok()
             })
-            .map(|s| s + 1)
             .max()
-            .unwrap_or(0)
+    }
+
+    /// The number of traced steps the candidate needs: `1 + max s` over `step{s}_*` keys.
+    pub fn steps_needed(&self) -> usize {
+        self.last_step().map_or(0, |s| s.saturating_add(1))
     }
 }
 
@@ -362,18 +365,15 @@ pub fn reference_spec(
 
 /// Recomputes the reference for `spec` and compares the candidate with it.
 pub fn compare(spec: &Spec, cand: &Candidate, tolerance: Tolerance) -> Result<Comparison> {
-    let need = cand.steps_needed();
     let total = total_steps(spec);
-    if need > total {
+    if let Some(last) = cand.last_step().filter(|&s| s >= total) {
         return Err(Error::invalid(
             "candidate",
-            format!(
-                "has step {} but the run makes only {total} updates",
-                need - 1
-            ),
+            format!("has step {last} but the run makes only {total} updates"),
         ));
     }
-    let reference = record(spec, need)?;
+    let need = cand.steps_needed();
+    let reference = crate::oracle::record_checked(spec, need, "candidate steps")?;
     let qs = quantities(&reference);
     if let Some(unknown) = cand
         .arrays
@@ -445,11 +445,20 @@ pub fn compare(spec: &Spec, cand: &Candidate, tolerance: Tolerance) -> Result<Co
             }
         }
     }
-    if cmp.arrays == 0 {
-        return Err(Error::invalid(
-            "candidate",
-            "holds no reference quantity to compare",
-        ));
+    if cmp.values == 0 {
+        let empty = cand
+            .arrays
+            .iter()
+            .find(|(_, a)| a.is_empty())
+            .map(|(k, _)| k.as_str());
+        return Err(match empty {
+            Some("loss") => Error::invalid("candidate loss", "is empty: nothing to compare"),
+            Some(k) => Error::invalid(
+                format!("candidate {}", display_name(k, &[])),
+                "is empty: nothing to compare",
+            ),
+            None => Error::invalid("candidate", "holds no value to compare"),
+        });
     }
     Ok(cmp)
 }

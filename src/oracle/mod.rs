@@ -109,6 +109,36 @@ impl Observer for Tracer {
     }
 }
 
+/// A bound on the bytes `trace_steps` recorded steps of `spec` need: in memory (each
+/// step keeps `Z`, `A`, `dX` per layer, the gradients and the updated parameters: `V`
+/// numbers) and once written (about 30 bytes a number as JSON text plus 8 in the
+/// `.npz`, and some 300 bytes of headers for each of the step's `4 + 7L` arrays).
+pub fn trace_bytes(spec: &Spec, trace_steps: usize) -> u128 {
+    let steps = trace_steps.min(total_steps(spec)) as u128;
+    let b = spec.batch_size.min(spec.x.nrows()) as u128;
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    let widths: u128 = spec.sizes.iter().map(|&s| s as u128).sum();
+    let values = 3 * b * widths + 2 * params;
+    let arrays = 4 + 7 * (spec.sizes.len() as u128 - 1);
+    steps * (values * (8 + 30 + 8) + arrays * 300)
+}
+
+/// [`record`], refusing (naming `field`) a trace that would need more than 1 GiB.
+pub fn record_checked(spec: &Spec, trace_steps: usize, field: &str) -> Result<Trajectory> {
+    let bytes = trace_bytes(spec, trace_steps);
+    if bytes > crate::spec::MAX_BYTES as u128 {
+        return Err(crate::Error::invalid(
+            field,
+            format!("{trace_steps} traced steps of this network need {bytes} bytes, more than the 1 GiB limit"),
+        ));
+    }
+    record(spec, trace_steps)
+}
+
 /// Trains `spec` and records its trajectory with the first `trace_steps` steps in full.
 pub fn record(spec: &Spec, trace_steps: usize) -> Result<Trajectory> {
     let mut tracer = Tracer {
