@@ -179,3 +179,21 @@ fn bad_check_input_exits_2_with_one_line() {
         assert!(stdout(&o).is_empty());
     }
 }
+
+#[test]
+fn a_check_point_with_an_infinite_loss_is_refused_not_verified() {
+    // (ŷ − 1e200)² overflows: the loss is inf although every input is finite.
+    let p = temp_spec(
+        "inf-loss",
+        r#"{"sizes": [2, 3, 1], "activations": ["relu", "identity"], "x": [[1, 2], [2, 1]], "y": [1e200, 3]}"#,
+    );
+    let o = run(&["--model", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).starts_with("error: loss: is not finite at epoch 0, sample 0"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("verified"));
+    std::fs::remove_dir_all(p.parent().unwrap()).ok();
+}

@@ -469,6 +469,26 @@ fn huge_learning_rate_diverges_with_exit_3() {
 }
 
 #[test]
+fn an_overflowing_squared_error_is_divergence_not_inf() {
+    let s = Scratch::new("huge-error");
+    let p = s.file(
+        "spec.json",
+        r#"{"sizes": [2, 3, 1], "activations": ["relu", "identity"], "x": [[1, 2], [2, 1]], "y": [1e200, 3]}"#,
+    );
+    let o = run_model(&p, &[]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(
+        stderr(&o),
+        "error: training diverged at epoch 0, sample 0: loss is not finite\n"
+    );
+    assert!(
+        stdout(&o).is_empty(),
+        "no epoch line was completed: {}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn help_exits_0() {
     let o = run(&["--help"]);
     assert_eq!(o.status.code(), Some(0));

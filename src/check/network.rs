@@ -369,6 +369,19 @@ pub fn check_network(
                 spec.y.slice(s![first..last, ..]),
             );
             let fwd = net.forward(xb);
+            if let Some(r) = net
+                .sample_losses(&fwd, yb)
+                .iter()
+                .position(|l| !l.is_finite())
+            {
+                return Err(Error::invalid(
+                    "loss",
+                    format!(
+                        "is not finite at epoch {epoch}, sample {} (overflow); a gradient check needs a finite loss",
+                        first + r
+                    ),
+                ));
+            }
             let grads = net.backward_with(&fwd, yb, true, opts.bug);
             let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
             let mut after = net.clone();
