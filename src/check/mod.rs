@@ -233,3 +233,135 @@ pub fn triage(claimed: f64, dual: f64, fd: &finite_diff::FdEstimate, cfg: &Check
         Verdict::Inconsistent
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::finite_diff::FdEstimate;
+    use super::*;
+
+    fn fd(value: f64, kink: bool, retry_agrees: bool) -> FdEstimate {
+        FdEstimate {
+            value,
+            step: 1e-5,
+            noise: 0.0,
+            kink: kink.then_some(Kink {
+                layer: 0,
+                unit: 0,
+                sample: 0,
+                distance: 1e-7,
+            }),
+            retry_agrees,
+        }
+    }
+
+    #[test]
+    fn triage_decides_each_verdict() {
+        let cfg = CheckConfig::default();
+        let v = |claimed, dual, f| triage(claimed, dual, &f, &cfg);
+        assert_eq!(v(1.0, 1.0, fd(1.0, false, false)), Verdict::Verified);
+        assert_eq!(
+            v(1.0 + 1e-6, 1.0, fd(1.0, false, false)),
+            Verdict::BackwardBug
+        );
+        // The dual oracle decides even when finite differences agree with the claim.
+        assert_eq!(v(1.1, 1.0, fd(1.1, false, false)), Verdict::BackwardBug);
+        assert_eq!(v(1.0, 1.0, fd(3.0, true, false)), Verdict::Kink);
+        assert_eq!(v(1.0, 1.0, fd(3.0, false, true)), Verdict::FdNoise);
+        assert_eq!(v(1.0, 1.0, fd(3.0, false, false)), Verdict::Inconsistent);
+        assert_eq!(v(1.0, 1.0, fd(f64::NAN, false, false)), Verdict::NonFinite);
+        // Either claimed or dual alone non-finite is enough.
+        assert_eq!(v(f64::NAN, 1.0, fd(1.0, false, false)), Verdict::NonFinite);
+        assert_eq!(
+            v(1.0, f64::INFINITY, fd(1.0, false, false)),
+            Verdict::NonFinite
+        );
+        for ok in [Verdict::Verified, Verdict::FdNoise, Verdict::Kink] {
+            assert!(!ok.fails());
+        }
+        for bad in [
+            Verdict::Inconsistent,
+            Verdict::BackwardBug,
+            Verdict::UpdateBug,
+            Verdict::NonFinite,
+        ] {
+            assert!(bad.fails());
+        }
+    }
+
+    #[test]
+    fn tolerance_is_atol_plus_rtol_times_the_oracle() {
+        let t = Tolerance {
+            rtol: 1e-3,
+            atol: 1e-6,
+        };
+        assert!(t.accepts(100.1, 100.0)); // |0.1| ≤ 1e-6 + 0.1
+        assert!(!t.accepts(100.2, 100.0));
+        assert!(t.accepts(1e-6, 0.0));
+        assert!(!t.accepts(2e-6, 0.0));
+        assert!(t.accepts_with(3e-6, 0.0, 2e-6));
+        assert!(!t.accepts(f64::NAN, 0.0) && !t.accepts(0.0, f64::INFINITY));
+    }
+
+    #[test]
+    fn config_validation_names_the_flag() {
+        let ok = CheckConfig::default();
+        assert!(ok.validate().is_ok());
+        let bad = |c: CheckConfig, flag: &str| {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.starts_with(flag), "{e}");
+        };
+        bad(
+            CheckConfig {
+                dual: Tolerance {
+                    rtol: f64::NAN,
+                    atol: 0.0,
+                },
+                ..ok
+            },
+            "--rtol",
+        );
+        bad(
+            CheckConfig {
+                dual: Tolerance {
+                    rtol: 0.0,
+                    atol: -1.0,
+                },
+                ..ok
+            },
+            "--atol",
+        );
+        bad(
+            CheckConfig {
+                fd: Tolerance {
+                    rtol: f64::INFINITY,
+                    atol: 0.0,
+                },
+                ..ok
+            },
+            "--fd-rtol",
+        );
+        bad(
+            CheckConfig {
+                fd: Tolerance {
+                    rtol: 0.0,
+                    atol: -0.5,
+                },
+                ..ok
+            },
+            "--fd-atol",
+        );
+        for step in [0.0, 1.0, -1e-6, f64::NAN] {
+            bad(CheckConfig { step, ..ok }, "--step");
+        }
+        assert!(CheckConfig {
+            step: 0.999,
+            dual: Tolerance {
+                rtol: 0.0,
+                atol: 0.0
+            },
+            ..ok
+        }
+        .validate()
+        .is_ok());
+    }
+}
