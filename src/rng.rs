@@ -99,7 +99,7 @@ impl RandomState {
             let x1 = 2.0 * self.random_sample() - 1.0;
             let x2 = 2.0 * self.random_sample() - 1.0;
             let r2 = x1 * x1 + x2 * x2;
-            if r2 < 1.0 && r2 != 0.0 {
+            if polar_accepts(r2) {
                 let f = (-2.0 * r2.ln() / r2).sqrt();
                 self.gauss = Some(f * x1);
                 return f * x2;
@@ -110,5 +110,36 @@ impl RandomState {
     /// `np.random.randn(rows, cols)`: filled in C (row-major) order.
     pub fn randn(&mut self, rows: usize, cols: usize) -> Array2<f64> {
         Array2::from_shape_simple_fn((rows, cols), || self.gauss())
+    }
+}
+
+/// The polar method's acceptance test: a point `(x₁, x₂)` with `r² = x₁² + x₂²` is used
+/// when `0 < r² < 1` (NumPy rejects `r² ≥ 1` and `r² = 0`).
+#[inline]
+fn polar_accepts(r2: f64) -> bool {
+    r2 < 1.0 && r2 != 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polar_acceptance_excludes_both_boundaries() {
+        assert!(
+            polar_accepts(0.5)
+                && polar_accepts(f64::MIN_POSITIVE)
+                && polar_accepts(1.0 - f64::EPSILON / 2.0)
+        );
+        assert!(!polar_accepts(1.0) && !polar_accepts(0.0) && !polar_accepts(1.5));
+    }
+
+    #[test]
+    fn seeding_matches_init_genrand_for_the_first_words() {
+        // init_genrand(5489), the reference MT19937 default seed. key[1] by hand:
+        // python3 -c "print((1812433253 * (5489 ^ (5489 >> 30)) + 1) % 2**32)" → 1301868182.
+        let rng = RandomState::new(5489);
+        assert_eq!(rng.key[0], 5489);
+        assert_eq!(rng.key[1], 1_301_868_182);
     }
 }
