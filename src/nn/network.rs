@@ -352,6 +352,27 @@ mod tests {
     }
 
     #[test]
+    fn apply_update_is_gradient_descent_and_input_grads_only_on_request() {
+        let mut net = Network::init(&[2, 3, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).unwrap();
+        let (x, y) = (array![[1.0, 2.0]], array![[4.0]]);
+        let before = net.clone();
+        let g = net.backward(&net.forward(x.view()), y.view(), false);
+        assert!(g.layers[0].dx.is_none(), "layer 0's dX only when asked");
+        assert!(g.layers[1].dx.is_some());
+        net.apply_update(&g, 0.5);
+        for k in 0..2 {
+            assert_eq!(
+                net.layers[k].w,
+                &before.layers[k].w - &(&g.layers[k].dw * 0.5)
+            );
+            assert_eq!(
+                net.layers[k].b,
+                &before.layers[k].b - &(&g.layers[k].db * 0.5)
+            );
+        }
+    }
+
+    #[test]
     fn init_refuses_inconsistent_shapes() {
         assert!(Network::init(&[2], &[], Loss::Mse, 0, 1.0).is_err());
         assert!(Network::init(&[2, 3, 1], &[Relu], Loss::Mse, 0, 1.0).is_err());
