@@ -355,6 +355,8 @@ mod tests {
     fn apply_update_is_gradient_descent_and_input_grads_only_on_request() {
         let mut net = Network::init(&[2, 3, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).unwrap();
         let (x, y) = (array![[1.0, 2.0]], array![[4.0]]);
+        assert_eq!(net.num_params(), 3 * 2 + 3 + 3 + 1);
+        assert_eq!(net.sizes(), vec![2, 3, 1]);
         let before = net.clone();
         let g = net.backward(&net.forward(x.view()), y.view(), false);
         assert!(g.layers[0].dx.is_none(), "layer 0's dX only when asked");
