@@ -515,68 +515,60 @@ pub fn train_fast(
 ) -> Result<Vec<f64>> {
     config.validate()?;
     check_data(net, x, y)?;
+    let mut run = move || -> Result<Vec<f64>> {
+        let n = x.nrows();
+        let mut trainer = FastTrainer::new(net, config.batch_size.min(n), kernels, threads);
+        let mut epoch_losses = Vec::with_capacity(config.epochs);
+        for epoch in 0..config.epochs {
+            let mut total = 0.0;
+            for first in (0..n).step_by(config.batch_size) {
+                let last = (first + config.batch_size).min(n);
+                let (_, finite) = trainer.step(
+                    net,
+                    x.slice(s![first..last, ..]),
+                    y.slice(s![first..last, ..]),
+                    config.lr,
+                );
+                if let Some(r) = trainer
+                    .losses(last - first)
+                    .iter()
+                    .position(|l| !l.is_finite())
+                {
+                    return Err(Error::Diverged {
+                        epoch,
+                        sample: first + r,
+                        what: "loss".into(),
+                    });
+                }
+                if !finite {
+                    return Err(Error::Diverged {
+                        epoch,
+                        sample: first,
+                        what: net
+                            .first_non_finite()
+                            .unwrap_or_else(|| "a parameter".into()),
+                    });
+                }
+                for &l in trainer.losses(last - first) {
+                    total += l;
+                }
+            }
+            if !total.is_finite() {
+                return Err(Error::Diverged {
+                    epoch,
+                    sample: n - 1,
+                    what: "epoch total loss".into(),
+                });
+            }
+            on_epoch(epoch, total);
+            epoch_losses.push(total);
+        }
+        Ok(epoch_losses)
+    };
     if threads > 1 {
         // Run on a rayon worker, so that the GEMM's `rayon::join` allocates nothing.
-        return rayon::scope(|_| train_fast_inner(net, x, y, config, kernels, threads, on_epoch));
+        rayon::scope(|_| run())
+    } else {
+        run()
     }
-    train_fast_inner(net, x, y, config, kernels, threads, on_epoch)
-}
-
-fn train_fast_inner(
-    net: &mut Network<f64>,
-    x: ArrayView2<f64>,
-    y: ArrayView2<f64>,
-    config: &TrainConfig,
-    kernels: Kernels,
-    threads: usize,
-    on_epoch: &mut (dyn FnMut(usize, f64) + Send),
-) -> Result<Vec<f64>> {
-    let n = x.nrows();
-    let mut trainer = FastTrainer::new(net, config.batch_size.min(n), kernels, threads);
-    let mut epoch_losses = Vec::with_capacity(config.epochs);
-    for epoch in 0..config.epochs {
-        let mut total = 0.0;
-        for first in (0..n).step_by(config.batch_size) {
-            let last = (first + config.batch_size).min(n);
-            let (_, finite) = trainer.step(
-                net,
-                x.slice(s![first..last, ..]),
-                y.slice(s![first..last, ..]),
-                config.lr,
-            );
-            if let Some(r) = trainer
-                .losses(last - first)
-                .iter()
-                .position(|l| !l.is_finite())
-            {
-                return Err(Error::Diverged {
-                    epoch,
-                    sample: first + r,
-                    what: "loss".into(),
-                });
-            }
-            if !finite {
-                return Err(Error::Diverged {
-                    epoch,
-                    sample: first,
-                    what: net
-                        .first_non_finite()
-                        .unwrap_or_else(|| "a parameter".into()),
-                });
-            }
-            for &l in trainer.losses(last - first) {
-                total += l;
-            }
-        }
-        if !total.is_finite() {
-            return Err(Error::Diverged {
-                epoch,
-                sample: n - 1,
-                what: "epoch total loss".into(),
-            });
-        }
-        on_epoch(epoch, total);
-        epoch_losses.push(total);
-    }
-    Ok(epoch_losses)
 }
