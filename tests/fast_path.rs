@@ -143,3 +143,48 @@ fn gemm_path_is_bit_identical_between_threads_and_runs() {
         "loss {loss_err:e}, params {param_err:e}"
     );
 }
+
+/// Every tiny two-layer shape `n0-n1-n2` (each width 1…4) — the shapes the per-sample
+/// path compiles with constant sizes — and tiny three-layer nets, with every activation,
+/// per-sample (B = 1) and in batches of 3 (the run-time-size kernels): the fast trainer
+/// reproduces the reference path bit for bit.
+#[test]
+fn tiny_shapes_reproduce_the_reference_path_bit_for_bit() {
+    use backprop_oracle::rng::RandomState;
+    use backprop_oracle::Activation::{self, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+    let acts: [Activation; 5] = [Relu, Identity, Tanh, Sigmoid, LeakyRelu];
+    let mut rng = RandomState::new(7);
+    let mut shapes: Vec<Vec<usize>> = Vec::new();
+    for n0 in 1..=4 {
+        for n1 in 1..=4 {
+            for n2 in 1..=4 {
+                shapes.push(vec![n0, n1, n2]);
+            }
+        }
+    }
+    shapes.extend([vec![2, 3, 2, 1], vec![4, 1, 4, 2], vec![1, 2], vec![5, 3, 1]]);
+    for (i, sizes) in shapes.iter().enumerate() {
+        let depth = sizes.len() - 1;
+        let activations: Vec<Activation> = (0..depth).map(|k| acts[(i + 2 * k) % 5]).collect();
+        let n = 5;
+        for batch_size in [1, 3] {
+            let spec = Spec {
+                sizes: sizes.clone(),
+                activations: activations.clone(),
+                seed: i as u32,
+                init_scale: 0.5,
+                x: ndarray::Array2::from_shape_simple_fn((n, sizes[0]), || rng.gauss()),
+                y: ndarray::Array2::from_shape_simple_fn((n, sizes[depth]), || rng.gauss()),
+                lr: 0.05,
+                epochs: 4,
+                batch_size,
+                ..Spec::article()
+            };
+            let reference = spec.train(&mut ()).unwrap();
+            let (loss, net) = fast_run(&spec, Kernels::Auto, 1);
+            let what = format!("{sizes:?} {activations:?} B={batch_size}");
+            assert_eq!(loss, reference.loss, "{what}: epoch losses");
+            assert_eq!(net, reference.final_, "{what}: final parameters");
+        }
+    }
+}

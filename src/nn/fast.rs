@@ -19,6 +19,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
 use crate::error::{Error, Result};
+use crate::nn::activation::Activation;
 use crate::nn::kernels;
 use crate::nn::network::Network;
 use crate::nn::train::{check_data, TrainConfig};
@@ -55,6 +56,8 @@ pub struct FastTrainer {
     losses: Array1<f64>,
     kernels: Kernels,
     threads: usize,
+    /// Whether the CPU has FMA (detected once, in [`FastTrainer::new`]).
+    fma: bool,
 }
 
 impl std::fmt::Debug for FastTrainer {
@@ -167,6 +170,10 @@ impl FastTrainer {
             losses: Array1::zeros(b),
             kernels,
             threads: threads.max(1),
+            #[cfg(target_arch = "x86_64")]
+            fma: std::arch::is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            fma: false,
         }
     }
 
@@ -305,26 +312,107 @@ impl FastTrainer {
         lr: f64,
     ) -> Option<(f64, bool)> {
         let b = x.nrows();
-        if net
-            .layers
-            .iter()
-            .any(|l| self.use_gemm(b, l.outputs(), l.inputs()))
-            || net
-                .layers
-                .iter()
-                .any(|l| !l.w.is_standard_layout() || !l.b.is_standard_layout())
-        {
-            return None;
-        }
-        let (xs, ys) = (x.as_slice()?, y.as_slice()?);
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU supports FMA (checked just above).
-                return Some(unsafe { small_step_fma(self, net, xs, ys, b, lr) });
+        for l in &net.layers {
+            let (out, n) = l.w.dim();
+            if self.use_gemm(b, out, n)
+                || !row_major(&l.w)
+                || !(l.b.len() <= 1 || l.b.strides()[0] == 1)
+            {
+                return None;
             }
         }
-        Some(small_step(self, net, xs, ys, b, lr))
+        let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.fma {
+                if let Some(key) = tiny_two_layer_key(net, b) {
+                    macro_rules! fixed {
+                        ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
+                            match key {
+                                $($key => {
+                                    debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
+                                    // SAFETY: the CPU supports FMA (detected in
+                                    // `FastTrainer::new`).
+                                    return Some(unsafe {
+                                        small_step_fma(self, net, xs, ys, b, lr, Fixed2::<$n0, $n1, $n2>)
+                                    });
+                                })*
+                                _ => {}
+                            }
+                        };
+                    }
+                    fixed!(
+                        (1, 1, 1, 31),
+                        (1, 1, 2, 32),
+                        (1, 1, 3, 33),
+                        (1, 1, 4, 34),
+                        (1, 2, 1, 36),
+                        (1, 2, 2, 37),
+                        (1, 2, 3, 38),
+                        (1, 2, 4, 39),
+                        (1, 3, 1, 41),
+                        (1, 3, 2, 42),
+                        (1, 3, 3, 43),
+                        (1, 3, 4, 44),
+                        (1, 4, 1, 46),
+                        (1, 4, 2, 47),
+                        (1, 4, 3, 48),
+                        (1, 4, 4, 49),
+                        (2, 1, 1, 56),
+                        (2, 1, 2, 57),
+                        (2, 1, 3, 58),
+                        (2, 1, 4, 59),
+                        (2, 2, 1, 61),
+                        (2, 2, 2, 62),
+                        (2, 2, 3, 63),
+                        (2, 2, 4, 64),
+                        (2, 3, 1, 66),
+                        (2, 3, 2, 67),
+                        (2, 3, 3, 68),
+                        (2, 3, 4, 69),
+                        (2, 4, 1, 71),
+                        (2, 4, 2, 72),
+                        (2, 4, 3, 73),
+                        (2, 4, 4, 74),
+                        (3, 1, 1, 81),
+                        (3, 1, 2, 82),
+                        (3, 1, 3, 83),
+                        (3, 1, 4, 84),
+                        (3, 2, 1, 86),
+                        (3, 2, 2, 87),
+                        (3, 2, 3, 88),
+                        (3, 2, 4, 89),
+                        (3, 3, 1, 91),
+                        (3, 3, 2, 92),
+                        (3, 3, 3, 93),
+                        (3, 3, 4, 94),
+                        (3, 4, 1, 96),
+                        (3, 4, 2, 97),
+                        (3, 4, 3, 98),
+                        (3, 4, 4, 99),
+                        (4, 1, 1, 106),
+                        (4, 1, 2, 107),
+                        (4, 1, 3, 108),
+                        (4, 1, 4, 109),
+                        (4, 2, 1, 111),
+                        (4, 2, 2, 112),
+                        (4, 2, 3, 113),
+                        (4, 2, 4, 114),
+                        (4, 3, 1, 116),
+                        (4, 3, 2, 117),
+                        (4, 3, 3, 118),
+                        (4, 3, 4, 119),
+                        (4, 4, 1, 121),
+                        (4, 4, 2, 122),
+                        (4, 4, 3, 123),
+                        (4, 4, 4, 124)
+                    );
+                }
+                // SAFETY: the CPU supports FMA (detected in `FastTrainer::new`).
+                return Some(unsafe { small_step_fma(self, net, xs, ys, b, lr, RunTime) });
+            }
+        }
+        Some(small_step(self, net, xs, ys, b, lr, RunTime))
     }
 }
 
@@ -332,15 +420,96 @@ impl FastTrainer {
 /// instead of a libm call; `mul_add` is exact either way, so the results are the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn small_step_fma(
+unsafe fn small_step_fma<S: Sizes>(
     t: &mut FastTrainer,
     net: &mut Network<f64>,
     x: &[f64],
     y: &[f64],
     b: usize,
     lr: f64,
+    sizes: S,
 ) -> (f64, bool) {
-    small_step(t, net, x, y, b, lr)
+    small_step(t, net, x, y, b, lr, sizes)
+}
+
+/// `(n₀·5 + n₁)·5 + n₂` when `net` is a two-layer network with every width in `1..=4`
+/// and the step is per-sample (`b = 1`): the shapes [`Fixed2`] specialises.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn tiny_two_layer_key(net: &Network<f64>, b: usize) -> Option<usize> {
+    let [l0, l1] = net.layers.as_slice() else {
+        return None;
+    };
+    let ((n1, n0), (n2, n1b)) = (l0.w.dim(), l1.w.dim());
+    let tiny = |v: usize| (1..=4).contains(&v);
+    (b == 1 && n1 == n1b && tiny(n0) && tiny(n1) && tiny(n2)).then_some((n0 * 5 + n1) * 5 + n2)
+}
+
+/// Where [`small_step`] takes its sizes from. With [`Fixed2`] every size is a
+/// compile-time constant, so the whole step — the same code — is unrolled for that shape.
+trait Sizes: Copy {
+    /// Whether the sizes are compile-time constants.
+    const FIXED: bool;
+    /// The number of layers.
+    fn depth(self, net: &Network<f64>) -> usize;
+    /// `(out, in)` of layer `k`.
+    fn layer(self, net: &Network<f64>, k: usize) -> (usize, usize);
+}
+
+/// The sizes of the network at hand, read at run time.
+#[derive(Clone, Copy)]
+struct RunTime;
+
+impl Sizes for RunTime {
+    const FIXED: bool = false;
+    #[inline(always)]
+    fn depth(self, net: &Network<f64>) -> usize {
+        net.layers.len()
+    }
+    #[inline(always)]
+    fn layer(self, net: &Network<f64>, k: usize) -> (usize, usize) {
+        net.layers[k].w.dim()
+    }
+}
+
+/// A two-layer `N0-N1-N2` network stepped one sample at a time (checked by
+/// [`tiny_two_layer_key`] before it is used; a mismatch would only fail a bounds check).
+#[derive(Clone, Copy)]
+struct Fixed2<const N0: usize, const N1: usize, const N2: usize>;
+
+impl<const N0: usize, const N1: usize, const N2: usize> Sizes for Fixed2<N0, N1, N2> {
+    const FIXED: bool = true;
+    #[inline(always)]
+    fn depth(self, _: &Network<f64>) -> usize {
+        2
+    }
+    #[inline(always)]
+    fn layer(self, _: &Network<f64>, k: usize) -> (usize, usize) {
+        if k == 0 {
+            (N1, N0)
+        } else {
+            (N2, N1)
+        }
+    }
+}
+
+/// Whether `a` is row-major and contiguous (standard layout), checked from its strides
+/// directly (`is_standard_layout` walks the axes generically, which showed up in the
+/// per-sample step's profile). Conservative: a `false` only sends the step to the
+/// general path.
+#[inline(always)]
+fn row_major<S: ndarray::Data<Elem = f64>>(a: &ndarray::ArrayBase<S, ndarray::Ix2>) -> bool {
+    let (r, c) = a.dim();
+    let s = a.strides();
+    (c <= 1 || s[1] == 1) && (r <= 1 || s[0] == c as isize)
+}
+
+/// The elements of a row-major view ([`row_major`]), or `None`.
+#[inline(always)]
+fn row_major_slice<'a>(v: ArrayView2<'a, f64>) -> Option<&'a [f64]> {
+    // SAFETY: a row-major view's `r·c` elements are contiguous from its pointer, and
+    // they are borrowed for `'a`.
+    row_major(&v).then(|| unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) })
 }
 
 /// The elements of a standard-layout array, without re-checking the layout (each
@@ -363,143 +532,348 @@ fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f64, D>) -> &mut [f64]
     unsafe { std::slice::from_raw_parts_mut(a.as_mut_ptr(), len) }
 }
 
-/// One step on contiguous row-major slices, the reference kernels' arithmetic in the
-/// reference order (see [`kernels`]): forward, loss, backward, update.
+/// Evaluates `$body` with `($b, $out, $n)` bound to compile-time constants when the step
+/// is per-sample (`b = 1`) and the layer is tiny (`out, n ≤ 4`), else to the run-time
+/// sizes. The body (a call of an `#[inline(always)]` kernel) is expanded into every arm,
+/// so each tiny shape gets its own fully unrolled copy of the same kernel — the same
+/// operations in the same order, hence the same bits. This is what makes the article's
+/// per-sample step fast.
+macro_rules! with_sizes {
+    ($sizes:ty, ($b:expr, $out:expr, $n:expr), |$bb:ident, $oo:ident, $nn:ident| $body:expr) => {
+        if <$sizes as Sizes>::FIXED {
+            // The sizes are constants already.
+            let ($bb, $oo, $nn): (usize, usize, usize) = ($b, $out, $n);
+            $body
+        } else {
+            with_sizes!(@arms ($b, $out, $n), $bb, $oo, $nn, $body;
+            (1, 1, 9), (1, 2, 10), (1, 3, 11), (1, 4, 12),
+            (2, 1, 17), (2, 2, 18), (2, 3, 19), (2, 4, 20),
+            (3, 1, 25), (3, 2, 26), (3, 3, 27), (3, 4, 28),
+            (4, 1, 33), (4, 2, 34), (4, 3, 35), (4, 4, 36))
+        }
+    };
+    (@arms ($b:expr, $out:expr, $n:expr), $bb:ident, $oo:ident, $nn:ident, $body:expr;
+        $(($o:literal, $k:literal, $key:literal)),*) => {{
+        let (b, out, n): (usize, usize, usize) = ($b, $out, $n);
+        // One integer key (a jump table), 0 for "not tiny".
+        let key = if b == 1 && out <= 4 && n <= 4 { out * 8 + n } else { 0 };
+        match key {
+            $($key => {
+                debug_assert_eq!($key, $o * 8 + $k);
+                let ($bb, $oo, $nn): (usize, usize, usize) = (1, $o, $k);
+                $body
+            })*
+            _ => {
+                let ($bb, $oo, $nn) = (b, out, n);
+                $body
+            }
+        }
+    }};
+}
+
+/// Evaluates `$body` with `$act` bound to a constant activation for the common
+/// relu and identity (one `match` per layer, not per element), else to the value itself.
+macro_rules! with_activation {
+    ($a:expr, |$act:ident| $body:expr) => {
+        match $a {
+            Activation::Relu => {
+                let $act = Activation::Relu;
+                $body
+            }
+            Activation::Identity => {
+                let $act = Activation::Identity;
+                $body
+            }
+            other => {
+                let $act = other;
+                $body
+            }
+        }
+    };
+}
+
+/// One layer's forward on row-major slices: `z[r][i] = Σ_k w[i][k]·x[r][k] + b[i]`, the
+/// sum in the reference gemv order (see [`kernels`]), then `a = act(z)`.
+/// Shapes: `w (out, n)`, `bias (out)`, `x (b, n)` → `z, a (b, out)`.
 #[inline(always)]
-fn small_step(
+#[allow(clippy::too_many_arguments)]
+fn forward_layer(
+    (b, out, n): (usize, usize, usize),
+    act: Activation,
+    w: &[f64],
+    bias: &[f64],
+    x: &[f64],
+    z: &mut [f64],
+    a: &mut [f64],
+) {
+    let (w, bias, x) = (&w[..out * n], &bias[..out], &x[..b * n]);
+    let (z, a) = (&mut z[..b * out], &mut a[..b * out]);
+    let swap = out >= 2 && n >= 2;
+    for r in 0..b {
+        let xr = &x[r * n..(r + 1) * n];
+        for i in 0..out {
+            let wi = &w[i * n..(i + 1) * n];
+            let mut acc = if swap { wi[1] * xr[1] } else { wi[0] * xr[0] };
+            if swap {
+                acc = wi[0].mul_add(xr[0], acc);
+            }
+            for kk in if swap { 2 } else { 1 }..n {
+                acc = wi[kk].mul_add(xr[kk], acc);
+            }
+            z[r * out + i] = acc + bias[i];
+        }
+    }
+    with_activation!(act, |act| {
+        for (a, &z) in a.iter_mut().zip(z.iter()) {
+            *a = act.apply(z);
+        }
+    });
+}
+
+/// Per-sample MSE and `∂L̄/∂Ŷ = 2(ŷ − y)/m / B`, the same operations as `Loss::value`
+/// and `Loss::batch_derivative` (a division by 1 is skipped, which is exact, because
+/// divisions dominate a tiny step). Shapes: `y_hat, y, d_out (b, m)`, `losses (b)`.
+/// Returns `Σ_r L_r` in row order.
+#[inline(always)]
+fn mse_layer(
+    (b, m): (usize, usize),
+    y_hat: &[f64],
+    y: &[f64],
+    d_out: &mut [f64],
+    losses: &mut [f64],
+) -> f64 {
+    let (y_hat, y, d_out, losses) = (
+        &y_hat[..b * m],
+        &y[..b * m],
+        &mut d_out[..b * m],
+        &mut losses[..b],
+    );
+    let (mf, bf) = (m as f64, b as f64);
+    let mut total = 0.0;
+    for r in 0..b {
+        let (p, q) = (&y_hat[r * m..(r + 1) * m], &y[r * m..(r + 1) * m]);
+        let mut sum = 0.0;
+        for c in 0..m {
+            let d = p[c] - q[c];
+            sum += d * d;
+            let mut g = 2.0 * d;
+            if m != 1 {
+                g /= mf;
+            }
+            if b != 1 {
+                g /= bf;
+            }
+            d_out[r * m + c] = g;
+        }
+        let l = if m == 1 { sum } else { sum / mf };
+        losses[r] = l;
+        total += l;
+    }
+    total
+}
+
+/// The buffers of one layer's backward step (row-major slices).
+struct BackwardBufs<'a> {
+    /// `dA (b, out)`, from the loss or the layer above.
+    da: &'a [f64],
+    /// The layer's input `X (b, n)`.
+    x: &'a [f64],
+    /// `Z (b, out)` from the forward pass.
+    z: &'a [f64],
+    /// `dZ (b, out)`, written.
+    dz: &'a mut [f64],
+    /// `dW (out, n)`, written.
+    dw: &'a mut [f64],
+    /// `db (out)`, written.
+    db: &'a mut [f64],
+    /// `dX (b, n)`, written when present (not for layer 0).
+    dx: Option<&'a mut [f64]>,
+}
+
+/// One layer's backward and update on row-major slices: `dz = da ⊙ act'(z)`,
+/// `dW = dZᵀ·X` and `db = Σ_rows dZ` (summed over the batch in row order),
+/// `dX = dZ·W` (over `out` in index order, with `W` before its update), then
+/// `W ← W − lr·dW`, `b ← b − lr·db`. Returns whether every updated parameter is finite.
+#[inline(always)]
+fn backward_layer(
+    (b, out, n): (usize, usize, usize),
+    act: Activation,
+    lr: f64,
+    w: &mut [f64],
+    bias: &mut [f64],
+    bufs: BackwardBufs<'_>,
+) -> bool {
+    let (w, bias) = (&mut w[..out * n], &mut bias[..out]);
+    let (da, x, z) = (&bufs.da[..b * out], &bufs.x[..b * n], &bufs.z[..b * out]);
+    let (dz, dw, db) = (
+        &mut bufs.dz[..b * out],
+        &mut bufs.dw[..out * n],
+        &mut bufs.db[..out],
+    );
+    with_activation!(act, |act| {
+        for e in 0..b * out {
+            dz[e] = da[e] * act.derivative(z[e]);
+        }
+    });
+    for i in 0..out {
+        for j in 0..n {
+            let mut acc = dz[i] * x[j];
+            for r in 1..b {
+                acc = dz[r * out + i].mul_add(x[r * n + j], acc);
+            }
+            dw[i * n + j] = acc;
+        }
+    }
+    for i in 0..out {
+        let mut acc = dz[i];
+        for r in 1..b {
+            acc += dz[r * out + i];
+        }
+        db[i] = acc;
+    }
+    if let Some(dx) = bufs.dx {
+        let dx = &mut dx[..b * n];
+        for r in 0..b {
+            for j in 0..n {
+                let mut acc = dz[r * out] * w[j];
+                for i in 1..out {
+                    acc = dz[r * out + i].mul_add(w[i * n + j], acc);
+                }
+                dx[r * n + j] = acc;
+            }
+        }
+    }
+    let mut finite = true;
+    for (w, &d) in w.iter_mut().zip(dw.iter()) {
+        *w -= lr * d;
+        finite &= w.is_finite();
+    }
+    for (w, &d) in bias.iter_mut().zip(db.iter()) {
+        *w -= lr * d;
+        finite &= w.is_finite();
+    }
+    finite
+}
+
+/// One step on contiguous row-major slices, the reference kernels' arithmetic in the
+/// reference order (see [`kernels`]): forward, loss, then backward and update layer by
+/// layer from the top (each layer's `dX` is taken before its own update, and no lower
+/// layer reads its parameters, so this equals "backward all, then update all").
+#[inline(always)]
+fn small_step<S: Sizes>(
     t: &mut FastTrainer,
     net: &mut Network<f64>,
     x: &[f64],
     y: &[f64],
     b: usize,
     lr: f64,
+    sizes: S,
 ) -> (f64, bool) {
-    let nl = net.layers.len();
-    // Forward: z[r][i] = Σ_k w[i][k]·in[r][k] (gemv order) + b[i]; a = act(z).
-    for k in 0..nl {
-        let layer = &net.layers[k];
-        let (out, n) = layer.w.dim();
-        let (w, bias) = (flat(&layer.w), flat(&layer.b));
-        let (before, rest) = t.layers.split_at_mut(k);
-        let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
-        let buf = &mut rest[0];
-        let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
-        let swap = out >= 2 && n >= 2;
-        let act = layer.activation;
-        for r in 0..b {
-            let xr = &input[r * n..(r + 1) * n];
-            for i in 0..out {
-                let wi = &w[i * n..(i + 1) * n];
-                let mut acc = if swap { wi[1] * xr[1] } else { wi[0] * xr[0] };
-                if swap {
-                    acc = wi[0].mul_add(xr[0], acc);
-                }
-                for kk in if swap { 2 } else { 1 }..n {
-                    acc = wi[kk].mul_add(xr[kk], acc);
-                }
-                let zv = acc + bias[i];
-                z[r * out + i] = zv;
-                a[r * out + i] = act.apply(zv);
-            }
+    let nl = sizes.depth(net);
+    // With fixed sizes the (two) layers are stepped by explicit calls, so each call is
+    // inlined with constant sizes; a loop would be kept and merge the two shapes.
+    if S::FIXED && nl == 2 {
+        forward_at(t, net, x, b, 0, sizes);
+        forward_at(t, net, x, b, 1, sizes);
+    } else {
+        for k in 0..nl {
+            forward_at(t, net, x, b, k, sizes);
         }
     }
-    // Loss per sample, Σ, and ∂L̄/∂Ŷ = 2(ŷ − y)/m / B (the same operations as
-    // `Loss::value` and `Loss::batch_derivative`; a division by 1 is skipped, which is
-    // exact, because divisions dominate a tiny step).
-    let m = net.layers[nl - 1].outputs();
+    let m = sizes.layer(net, nl - 1).0;
     let crate::nn::loss::Loss::Mse = net.loss;
-    let mut total = 0.0;
-    {
+    let total = {
         let y_hat = flat(&t.layers[nl - 1].a);
-        let d_out = flat_mut(&mut t.d_out);
-        let losses = flat_mut(&mut t.losses);
-        let (mf, bf) = (m as f64, b as f64);
-        for r in 0..b {
-            let (p, q) = (&y_hat[r * m..(r + 1) * m], &y[r * m..(r + 1) * m]);
-            let mut sum = 0.0;
-            for c in 0..m {
-                let d = p[c] - q[c];
-                sum += d * d;
-                let mut g = 2.0 * d;
-                if m != 1 {
-                    g /= mf;
-                }
-                if b != 1 {
-                    g /= bf;
-                }
-                d_out[r * m + c] = g;
-            }
-            let l = if m == 1 { sum } else { sum / mf };
-            losses[r] = l;
-            total += l;
+        let (d_out, losses) = (flat_mut(&mut t.d_out), flat_mut(&mut t.losses));
+        with_sizes!(S, (b, 1, m), |b, _one, m| mse_layer(
+            (b, m),
+            y_hat,
+            y,
+            d_out,
+            losses
+        ))
+    };
+    if S::FIXED && nl == 2 {
+        let finite = backward_at(t, net, x, b, lr, 1, sizes);
+        (total, backward_at(t, net, x, b, lr, 0, sizes) & finite)
+    } else {
+        let mut finite = true;
+        for k in (0..nl).rev() {
+            finite &= backward_at(t, net, x, b, lr, k, sizes);
         }
+        (total, finite)
     }
-    // Backward, last layer first: dz = da ⊙ act'(z); dW = dZᵀ·X; db = Σ_rows dZ; dX = dZ·W.
-    for k in (0..nl).rev() {
-        let layer = &net.layers[k];
-        let (out, n) = layer.w.dim();
-        let w = flat(&layer.w);
-        let act = layer.activation;
-        let (before, rest) = t.layers.split_at_mut(k);
-        let (cur, above) = rest.split_at_mut(1);
-        let buf = &mut cur[0];
-        let da: &[f64] = if k + 1 == nl {
+}
+
+/// Layer `k`'s forward in [`small_step`].
+#[inline(always)]
+fn forward_at<S: Sizes>(
+    t: &mut FastTrainer,
+    net: &Network<f64>,
+    x: &[f64],
+    b: usize,
+    k: usize,
+    sizes: S,
+) {
+    let layer = &net.layers[k];
+    let (out, n) = sizes.layer(net, k);
+    let (before, rest) = t.layers.split_at_mut(k);
+    let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
+    let buf = &mut rest[0];
+    let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
+    let (w, bias) = (flat(&layer.w), flat(&layer.b));
+    with_sizes!(S, (b, out, n), |b, out, n| forward_layer(
+        (b, out, n),
+        layer.activation,
+        w,
+        bias,
+        input,
+        z,
+        a
+    ));
+}
+
+/// Layer `k`'s backward and update in [`small_step`]; whether its new parameters are
+/// finite.
+#[inline(always)]
+fn backward_at<S: Sizes>(
+    t: &mut FastTrainer,
+    net: &mut Network<f64>,
+    x: &[f64],
+    b: usize,
+    lr: f64,
+    k: usize,
+    sizes: S,
+) -> bool {
+    let nl = sizes.depth(net);
+    let (out, n) = sizes.layer(net, k);
+    let layer = &mut net.layers[k];
+    let act = layer.activation;
+    let (before, rest) = t.layers.split_at_mut(k);
+    let (cur, above) = rest.split_at_mut(1);
+    let buf = &mut cur[0];
+    let bufs = BackwardBufs {
+        da: if k + 1 == nl {
             flat(&t.d_out)
         } else {
             flat(&above[0].dx)
-        };
-        let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
-        let z = flat(&buf.z);
-        let dz = flat_mut(&mut buf.dz);
-        for e in 0..b * out {
-            dz[e] = da[e] * act.derivative(z[e]);
-        }
-        let dw = flat_mut(&mut buf.dw);
-        for i in 0..out {
-            for j in 0..n {
-                let mut acc = dz[i] * input[j];
-                for r in 1..b {
-                    acc = dz[r * out + i].mul_add(input[r * n + j], acc);
-                }
-                dw[i * n + j] = acc;
-            }
-        }
-        let db = flat_mut(&mut buf.db);
-        for i in 0..out {
-            let mut acc = dz[i];
-            for r in 1..b {
-                acc += dz[r * out + i];
-            }
-            db[i] = acc;
-        }
-        if k > 0 {
-            let dx = flat_mut(&mut buf.dx);
-            for r in 0..b {
-                for j in 0..n {
-                    let mut acc = dz[r * out] * w[j];
-                    for i in 1..out {
-                        acc = dz[r * out + i].mul_add(w[i * n + j], acc);
-                    }
-                    dx[r * n + j] = acc;
-                }
-            }
-        }
-    }
-    // Update: w ← w − lr·dw, b ← b − lr·db.
-    let mut finite = true;
-    for (layer, buf) in net.layers.iter_mut().zip(&t.layers) {
-        let (w, dw) = (flat_mut(&mut layer.w), flat(&buf.dw));
-        for (w, &d) in w.iter_mut().zip(dw) {
-            *w -= lr * d;
-            finite &= w.is_finite();
-        }
-        let (bs, db) = (flat_mut(&mut layer.b), flat(&buf.db));
-        for (w, &d) in bs.iter_mut().zip(db) {
-            *w -= lr * d;
-            finite &= w.is_finite();
-        }
-    }
-    (total, finite)
+        },
+        x: if k == 0 { x } else { flat(&before[k - 1].a) },
+        z: flat(&buf.z),
+        dz: flat_mut(&mut buf.dz),
+        dw: flat_mut(&mut buf.dw),
+        db: flat_mut(&mut buf.db),
+        dx: (k > 0).then(|| flat_mut(&mut buf.dx)),
+    };
+    let (w, bias) = (flat_mut(&mut layer.w), flat_mut(&mut layer.b));
+    with_sizes!(S, (b, out, n), |b, out, n| backward_layer(
+        (b, out, n),
+        act,
+        lr,
+        w,
+        bias,
+        bufs
+    ))
 }
 
 /// Trains like [`crate::nn::train::train`] (same batches, order, update and divergence
