@@ -245,6 +245,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="shorter measurements, 5 repetitions")
     ap.add_argument("--reps", type=int, default=None, help="repetitions per benchmark (default 7, quick 5)")
     ap.add_argument("--min-time", type=float, default=None, help="seconds per measurement (default 0.2, quick 0.05)")
+    ap.add_argument("--article-only", action="store_true", help="only the article's per-sample step")
     args = ap.parse_args()
     reps = args.reps or (5 if args.quick else 7)
     min_time = args.min_time or (0.05 if args.quick else 0.2)
@@ -262,6 +263,8 @@ def main():
     med, n, samples = measure(epoch, min_time, reps)
     emit({"name": "article_sample_step", "median_s": med / n_samples, "reps": reps,
           "inner": n * n_samples, "unit": "per sample step", **spread(samples, n_samples)})
+    if args.article_only:
+        return
 
     for sizes, batch in (([784, 128, 10], 64), ([784, 256, 256, 10], 128), ([1024, 1024, 1024, 10], 256)):
         name = f"batch_step_{'_'.join(map(str, sizes))}_b{batch}"

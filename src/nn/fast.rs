@@ -204,6 +204,10 @@ impl FastTrainer {
     ) -> (f64, bool) {
         let b = x.nrows();
         debug_assert!(b <= self.batch && b > 0);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(result) = self.try_step_tiny(net, x, y, lr) {
+            return result;
+        }
         if let Some(result) = self.try_step_small(net, x, y, lr) {
             return result;
         }
@@ -301,6 +305,115 @@ impl FastTrainer {
 }
 
 impl FastTrainer {
+    /// The per-sample step of a tiny two-layer network (every width 1…4), compiled for
+    /// its exact shape ([`tiny_step`]); `None` when the step is not one of those or an
+    /// input is not contiguous. Checked before anything else, because this step is a few
+    /// dozen nanoseconds.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn try_step_tiny(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+    ) -> Option<(f64, bool)> {
+        if !self.fma || self.kernels == Kernels::Gemm {
+            return None;
+        }
+        let key = tiny_two_layer_key(net, x.nrows())?;
+        if !net
+            .layers
+            .iter()
+            .all(|l| row_major(&l.w) && (l.b.len() <= 1 || l.b.strides()[0] == 1))
+        {
+            return None;
+        }
+        let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
+        macro_rules! fixed {
+                    ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
+                        match key {
+                            $($key => {
+                                debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
+                                // SAFETY: the CPU supports FMA (detected in
+                                // `FastTrainer::new`).
+                                return Some(unsafe {
+                                    tiny_step_fma::<$n0, $n1, $n2>(net, xs, ys, lr, &mut self.losses)
+                                });
+                            })*
+                            _ => {}
+                        }
+                    };
+                }
+        fixed!(
+            (1, 1, 1, 31),
+            (1, 1, 2, 32),
+            (1, 1, 3, 33),
+            (1, 1, 4, 34),
+            (1, 2, 1, 36),
+            (1, 2, 2, 37),
+            (1, 2, 3, 38),
+            (1, 2, 4, 39),
+            (1, 3, 1, 41),
+            (1, 3, 2, 42),
+            (1, 3, 3, 43),
+            (1, 3, 4, 44),
+            (1, 4, 1, 46),
+            (1, 4, 2, 47),
+            (1, 4, 3, 48),
+            (1, 4, 4, 49),
+            (2, 1, 1, 56),
+            (2, 1, 2, 57),
+            (2, 1, 3, 58),
+            (2, 1, 4, 59),
+            (2, 2, 1, 61),
+            (2, 2, 2, 62),
+            (2, 2, 3, 63),
+            (2, 2, 4, 64),
+            (2, 3, 1, 66),
+            (2, 3, 2, 67),
+            (2, 3, 3, 68),
+            (2, 3, 4, 69),
+            (2, 4, 1, 71),
+            (2, 4, 2, 72),
+            (2, 4, 3, 73),
+            (2, 4, 4, 74),
+            (3, 1, 1, 81),
+            (3, 1, 2, 82),
+            (3, 1, 3, 83),
+            (3, 1, 4, 84),
+            (3, 2, 1, 86),
+            (3, 2, 2, 87),
+            (3, 2, 3, 88),
+            (3, 2, 4, 89),
+            (3, 3, 1, 91),
+            (3, 3, 2, 92),
+            (3, 3, 3, 93),
+            (3, 3, 4, 94),
+            (3, 4, 1, 96),
+            (3, 4, 2, 97),
+            (3, 4, 3, 98),
+            (3, 4, 4, 99),
+            (4, 1, 1, 106),
+            (4, 1, 2, 107),
+            (4, 1, 3, 108),
+            (4, 1, 4, 109),
+            (4, 2, 1, 111),
+            (4, 2, 2, 112),
+            (4, 2, 3, 113),
+            (4, 2, 4, 114),
+            (4, 3, 1, 116),
+            (4, 3, 2, 117),
+            (4, 3, 3, 118),
+            (4, 3, 4, 119),
+            (4, 4, 1, 121),
+            (4, 4, 2, 122),
+            (4, 4, 3, 123),
+            (4, 4, 4, 124)
+        );
+        None
+    }
+
     /// The all-small-layers step on contiguous slices (no ndarray iterators, no
     /// allocation), with the reference kernels' exact arithmetic; `None` when a layer is
     /// large, the GEMM is forced, or an input is not contiguous.
@@ -325,94 +438,11 @@ impl FastTrainer {
         #[cfg(target_arch = "x86_64")]
         {
             if self.fma {
-                if let Some(key) = tiny_two_layer_key(net, b) {
-                    macro_rules! fixed {
-                        ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
-                            match key {
-                                $($key => {
-                                    debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
-                                    // SAFETY: the CPU supports FMA (detected in
-                                    // `FastTrainer::new`).
-                                    return Some(unsafe {
-                                        small_step_fma(self, net, xs, ys, b, lr, Fixed2::<$n0, $n1, $n2>)
-                                    });
-                                })*
-                                _ => {}
-                            }
-                        };
-                    }
-                    fixed!(
-                        (1, 1, 1, 31),
-                        (1, 1, 2, 32),
-                        (1, 1, 3, 33),
-                        (1, 1, 4, 34),
-                        (1, 2, 1, 36),
-                        (1, 2, 2, 37),
-                        (1, 2, 3, 38),
-                        (1, 2, 4, 39),
-                        (1, 3, 1, 41),
-                        (1, 3, 2, 42),
-                        (1, 3, 3, 43),
-                        (1, 3, 4, 44),
-                        (1, 4, 1, 46),
-                        (1, 4, 2, 47),
-                        (1, 4, 3, 48),
-                        (1, 4, 4, 49),
-                        (2, 1, 1, 56),
-                        (2, 1, 2, 57),
-                        (2, 1, 3, 58),
-                        (2, 1, 4, 59),
-                        (2, 2, 1, 61),
-                        (2, 2, 2, 62),
-                        (2, 2, 3, 63),
-                        (2, 2, 4, 64),
-                        (2, 3, 1, 66),
-                        (2, 3, 2, 67),
-                        (2, 3, 3, 68),
-                        (2, 3, 4, 69),
-                        (2, 4, 1, 71),
-                        (2, 4, 2, 72),
-                        (2, 4, 3, 73),
-                        (2, 4, 4, 74),
-                        (3, 1, 1, 81),
-                        (3, 1, 2, 82),
-                        (3, 1, 3, 83),
-                        (3, 1, 4, 84),
-                        (3, 2, 1, 86),
-                        (3, 2, 2, 87),
-                        (3, 2, 3, 88),
-                        (3, 2, 4, 89),
-                        (3, 3, 1, 91),
-                        (3, 3, 2, 92),
-                        (3, 3, 3, 93),
-                        (3, 3, 4, 94),
-                        (3, 4, 1, 96),
-                        (3, 4, 2, 97),
-                        (3, 4, 3, 98),
-                        (3, 4, 4, 99),
-                        (4, 1, 1, 106),
-                        (4, 1, 2, 107),
-                        (4, 1, 3, 108),
-                        (4, 1, 4, 109),
-                        (4, 2, 1, 111),
-                        (4, 2, 2, 112),
-                        (4, 2, 3, 113),
-                        (4, 2, 4, 114),
-                        (4, 3, 1, 116),
-                        (4, 3, 2, 117),
-                        (4, 3, 3, 118),
-                        (4, 3, 4, 119),
-                        (4, 4, 1, 121),
-                        (4, 4, 2, 122),
-                        (4, 4, 3, 123),
-                        (4, 4, 4, 124)
-                    );
-                }
                 // SAFETY: the CPU supports FMA (detected in `FastTrainer::new`).
-                return Some(unsafe { small_step_fma(self, net, xs, ys, b, lr, RunTime) });
+                return Some(unsafe { small_step_fma(self, net, xs, ys, b, lr) });
             }
         }
-        Some(small_step(self, net, xs, ys, b, lr, RunTime))
+        Some(small_step(self, net, xs, ys, b, lr))
     }
 }
 
@@ -420,20 +450,19 @@ impl FastTrainer {
 /// instead of a libm call; `mul_add` is exact either way, so the results are the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn small_step_fma<S: Sizes>(
+unsafe fn small_step_fma(
     t: &mut FastTrainer,
     net: &mut Network<f64>,
     x: &[f64],
     y: &[f64],
     b: usize,
     lr: f64,
-    sizes: S,
 ) -> (f64, bool) {
-    small_step(t, net, x, y, b, lr, sizes)
+    small_step(t, net, x, y, b, lr)
 }
 
 /// `(n₀·5 + n₁)·5 + n₂` when `net` is a two-layer network with every width in `1..=4`
-/// and the step is per-sample (`b = 1`): the shapes [`Fixed2`] specialises.
+/// and the step is per-sample (`b = 1`): the shapes [`tiny_step`] is compiled for.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn tiny_two_layer_key(net: &Network<f64>, b: usize) -> Option<usize> {
@@ -445,52 +474,68 @@ fn tiny_two_layer_key(net: &Network<f64>, b: usize) -> Option<usize> {
     (b == 1 && n1 == n1b && tiny(n0) && tiny(n1) && tiny(n2)).then_some((n0 * 5 + n1) * 5 + n2)
 }
 
-/// Where [`small_step`] takes its sizes from. With [`Fixed2`] every size is a
-/// compile-time constant, so the whole step — the same code — is unrolled for that shape.
-trait Sizes: Copy {
-    /// Whether the sizes are compile-time constants.
-    const FIXED: bool;
-    /// The number of layers.
-    fn depth(self, net: &Network<f64>) -> usize;
-    /// `(out, in)` of layer `k`.
-    fn layer(self, net: &Network<f64>, k: usize) -> (usize, usize);
+/// [`tiny_step`] compiled with FMA enabled (see [`small_step_fma`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma")]
+unsafe fn tiny_step_fma<const N0: usize, const N1: usize, const N2: usize>(
+    net: &mut Network<f64>,
+    x: &[f64],
+    y: &[f64],
+    lr: f64,
+    losses: &mut Array1<f64>,
+) -> (f64, bool) {
+    tiny_step::<N0, N1, N2>(net, x, y, lr, flat_mut(losses))
 }
 
-/// The sizes of the network at hand, read at run time.
-#[derive(Clone, Copy)]
-struct RunTime;
-
-impl Sizes for RunTime {
-    const FIXED: bool = false;
-    #[inline(always)]
-    fn depth(self, net: &Network<f64>) -> usize {
-        net.layers.len()
-    }
-    #[inline(always)]
-    fn layer(self, net: &Network<f64>, k: usize) -> (usize, usize) {
-        net.layers[k].w.dim()
-    }
-}
-
-/// A two-layer `N0-N1-N2` network stepped one sample at a time (checked by
-/// [`tiny_two_layer_key`] before it is used; a mismatch would only fail a bounds check).
-#[derive(Clone, Copy)]
-struct Fixed2<const N0: usize, const N1: usize, const N2: usize>;
-
-impl<const N0: usize, const N1: usize, const N2: usize> Sizes for Fixed2<N0, N1, N2> {
-    const FIXED: bool = true;
-    #[inline(always)]
-    fn depth(self, _: &Network<f64>) -> usize {
-        2
-    }
-    #[inline(always)]
-    fn layer(self, _: &Network<f64>, k: usize) -> (usize, usize) {
-        if k == 0 {
-            (N1, N0)
-        } else {
-            (N2, N1)
-        }
-    }
+/// The per-sample step of a two-layer `N0-N1-N2` network: the same kernels as
+/// [`small_step`], in the same order, but with every size a compile-time constant and
+/// every intermediate (`Z`, `A`, `dZ`, `dW`, …) a local array, so the whole step is
+/// unrolled and kept in registers. Writes the sample's loss to `losses[0]`.
+#[inline(always)]
+fn tiny_step<const N0: usize, const N1: usize, const N2: usize>(
+    net: &mut Network<f64>,
+    x: &[f64],
+    y: &[f64],
+    lr: f64,
+    losses: &mut [f64],
+) -> (f64, bool) {
+    let [l0, l1] = net.layers.as_mut_slice() else {
+        unreachable!("tiny_step is only called for two-layer networks");
+    };
+    let (mut z0, mut a0) = ([0.0; N1], [0.0; N1]);
+    let (w0, b0) = (flat(&l0.w), flat(&l0.b));
+    forward_layer((1, N1, N0), l0.activation, w0, b0, x, &mut z0, &mut a0);
+    let (mut z1, mut a1) = ([0.0; N2], [0.0; N2]);
+    let (w1, b1) = (flat(&l1.w), flat(&l1.b));
+    forward_layer((1, N2, N1), l1.activation, w1, b1, &a0, &mut z1, &mut a1);
+    let mut d_out = [0.0; N2];
+    let total = mse_layer((1, N2), &a1, y, &mut d_out, losses);
+    // dW scratch for the largest tiny layer (4×4); only the first `out·in` are used.
+    let (mut dz1, mut dw1, mut db1, mut dx1) = ([0.0; N2], [0.0; 16], [0.0; N2], [0.0; N1]);
+    let bufs = BackwardBufs {
+        da: &d_out,
+        x: &a0,
+        z: &z1,
+        dz: &mut dz1,
+        dw: &mut dw1,
+        db: &mut db1,
+        dx: Some(&mut dx1),
+    };
+    let (act1, w1, b1) = (l1.activation, flat_mut(&mut l1.w), flat_mut(&mut l1.b));
+    let finite1 = backward_layer((1, N2, N1), act1, lr, w1, b1, bufs);
+    let (mut dz0, mut dw0, mut db0) = ([0.0; N1], [0.0; 16], [0.0; N1]);
+    let bufs = BackwardBufs {
+        da: &dx1,
+        x,
+        z: &z0,
+        dz: &mut dz0,
+        dw: &mut dw0,
+        db: &mut db0,
+        dx: None,
+    };
+    let (act0, w0, b0) = (l0.activation, flat_mut(&mut l0.w), flat_mut(&mut l0.b));
+    let finite0 = backward_layer((1, N1, N0), act0, lr, w0, b0, bufs);
+    (total, finite1 & finite0)
 }
 
 /// Whether `a` is row-major and contiguous (standard layout), checked from its strides
@@ -539,18 +584,12 @@ fn flat_mut<D: ndarray::Dimension>(a: &mut ndarray::Array<f64, D>) -> &mut [f64]
 /// operations in the same order, hence the same bits. This is what makes the article's
 /// per-sample step fast.
 macro_rules! with_sizes {
-    ($sizes:ty, ($b:expr, $out:expr, $n:expr), |$bb:ident, $oo:ident, $nn:ident| $body:expr) => {
-        if <$sizes as Sizes>::FIXED {
-            // The sizes are constants already.
-            let ($bb, $oo, $nn): (usize, usize, usize) = ($b, $out, $n);
-            $body
-        } else {
-            with_sizes!(@arms ($b, $out, $n), $bb, $oo, $nn, $body;
+    (($b:expr, $out:expr, $n:expr), |$bb:ident, $oo:ident, $nn:ident| $body:expr) => {
+        with_sizes!(@arms ($b, $out, $n), $bb, $oo, $nn, $body;
             (1, 1, 9), (1, 2, 10), (1, 3, 11), (1, 4, 12),
             (2, 1, 17), (2, 2, 18), (2, 3, 19), (2, 4, 20),
             (3, 1, 25), (3, 2, 26), (3, 3, 27), (3, 4, 28),
             (4, 1, 33), (4, 2, 34), (4, 3, 35), (4, 4, 36))
-        }
     };
     (@arms ($b:expr, $out:expr, $n:expr), $bb:ident, $oo:ident, $nn:ident, $body:expr;
         $(($o:literal, $k:literal, $key:literal)),*) => {{
@@ -760,32 +799,38 @@ fn backward_layer(
 /// layer from the top (each layer's `dX` is taken before its own update, and no lower
 /// layer reads its parameters, so this equals "backward all, then update all").
 #[inline(always)]
-fn small_step<S: Sizes>(
+fn small_step(
     t: &mut FastTrainer,
     net: &mut Network<f64>,
     x: &[f64],
     y: &[f64],
     b: usize,
     lr: f64,
-    sizes: S,
 ) -> (f64, bool) {
-    let nl = sizes.depth(net);
-    // With fixed sizes the (two) layers are stepped by explicit calls, so each call is
-    // inlined with constant sizes; a loop would be kept and merge the two shapes.
-    if S::FIXED && nl == 2 {
-        forward_at(t, net, x, b, 0, sizes);
-        forward_at(t, net, x, b, 1, sizes);
-    } else {
-        for k in 0..nl {
-            forward_at(t, net, x, b, k, sizes);
-        }
+    let nl = net.layers.len();
+    for k in 0..nl {
+        let layer = &net.layers[k];
+        let (out, n) = layer.w.dim();
+        let (before, rest) = t.layers.split_at_mut(k);
+        let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
+        let buf = &mut rest[0];
+        let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
+        let (w, bias) = (flat(&layer.w), flat(&layer.b));
+        with_sizes!((b, out, n), |b, out, n| forward_layer(
+            (b, out, n),
+            layer.activation,
+            w,
+            bias,
+            input,
+            z,
+            a
+        ));
     }
-    let m = sizes.layer(net, nl - 1).0;
-    let crate::nn::loss::Loss::Mse = net.loss;
+    let m = net.layers[nl - 1].outputs();
     let total = {
         let y_hat = flat(&t.layers[nl - 1].a);
         let (d_out, losses) = (flat_mut(&mut t.d_out), flat_mut(&mut t.losses));
-        with_sizes!(S, (b, 1, m), |b, _one, m| mse_layer(
+        with_sizes!((b, 1, m), |b, _one, m| mse_layer(
             (b, m),
             y_hat,
             y,
@@ -793,87 +838,38 @@ fn small_step<S: Sizes>(
             losses
         ))
     };
-    if S::FIXED && nl == 2 {
-        let finite = backward_at(t, net, x, b, lr, 1, sizes);
-        (total, backward_at(t, net, x, b, lr, 0, sizes) & finite)
-    } else {
-        let mut finite = true;
-        for k in (0..nl).rev() {
-            finite &= backward_at(t, net, x, b, lr, k, sizes);
-        }
-        (total, finite)
+    let mut finite = true;
+    for k in (0..nl).rev() {
+        let layer = &mut net.layers[k];
+        let (out, n) = layer.w.dim();
+        let act = layer.activation;
+        let (before, rest) = t.layers.split_at_mut(k);
+        let (cur, above) = rest.split_at_mut(1);
+        let buf = &mut cur[0];
+        let bufs = BackwardBufs {
+            da: if k + 1 == nl {
+                flat(&t.d_out)
+            } else {
+                flat(&above[0].dx)
+            },
+            x: if k == 0 { x } else { flat(&before[k - 1].a) },
+            z: flat(&buf.z),
+            dz: flat_mut(&mut buf.dz),
+            dw: flat_mut(&mut buf.dw),
+            db: flat_mut(&mut buf.db),
+            dx: (k > 0).then(|| flat_mut(&mut buf.dx)),
+        };
+        let (w, bias) = (flat_mut(&mut layer.w), flat_mut(&mut layer.b));
+        finite &= with_sizes!((b, out, n), |b, out, n| backward_layer(
+            (b, out, n),
+            act,
+            lr,
+            w,
+            bias,
+            bufs
+        ));
     }
-}
-
-/// Layer `k`'s forward in [`small_step`].
-#[inline(always)]
-fn forward_at<S: Sizes>(
-    t: &mut FastTrainer,
-    net: &Network<f64>,
-    x: &[f64],
-    b: usize,
-    k: usize,
-    sizes: S,
-) {
-    let layer = &net.layers[k];
-    let (out, n) = sizes.layer(net, k);
-    let (before, rest) = t.layers.split_at_mut(k);
-    let input: &[f64] = if k == 0 { x } else { flat(&before[k - 1].a) };
-    let buf = &mut rest[0];
-    let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
-    let (w, bias) = (flat(&layer.w), flat(&layer.b));
-    with_sizes!(S, (b, out, n), |b, out, n| forward_layer(
-        (b, out, n),
-        layer.activation,
-        w,
-        bias,
-        input,
-        z,
-        a
-    ));
-}
-
-/// Layer `k`'s backward and update in [`small_step`]; whether its new parameters are
-/// finite.
-#[inline(always)]
-fn backward_at<S: Sizes>(
-    t: &mut FastTrainer,
-    net: &mut Network<f64>,
-    x: &[f64],
-    b: usize,
-    lr: f64,
-    k: usize,
-    sizes: S,
-) -> bool {
-    let nl = sizes.depth(net);
-    let (out, n) = sizes.layer(net, k);
-    let layer = &mut net.layers[k];
-    let act = layer.activation;
-    let (before, rest) = t.layers.split_at_mut(k);
-    let (cur, above) = rest.split_at_mut(1);
-    let buf = &mut cur[0];
-    let bufs = BackwardBufs {
-        da: if k + 1 == nl {
-            flat(&t.d_out)
-        } else {
-            flat(&above[0].dx)
-        },
-        x: if k == 0 { x } else { flat(&before[k - 1].a) },
-        z: flat(&buf.z),
-        dz: flat_mut(&mut buf.dz),
-        dw: flat_mut(&mut buf.dw),
-        db: flat_mut(&mut buf.db),
-        dx: (k > 0).then(|| flat_mut(&mut buf.dx)),
-    };
-    let (w, bias) = (flat_mut(&mut layer.w), flat_mut(&mut layer.b));
-    with_sizes!(S, (b, out, n), |b, out, n| backward_layer(
-        (b, out, n),
-        act,
-        lr,
-        w,
-        bias,
-        bufs
-    ))
+    (total, finite)
 }
 
 /// Trains like [`crate::nn::train::train`] (same batches, order, update and divergence
