@@ -194,6 +194,33 @@ mod tests {
         }
     }
 
+    /// Pins the exact value of the `dx-no-transpose` bug injection, so that mutation
+    /// testing can kill mutants inside that deliberately wrong branch.
+    ///
+    /// `W = [[1, 2, 3], [4, 5, 6]]` (out = 2, in = 3); its row-major buffer
+    /// `[1, 2, 3, 4, 5, 6]` read as `(in, out) = (3, 2)` is `[[1, 2], [3, 4], [5, 6]]`
+    /// (entry `(j, i)` is buffer element `j·out + i`). With `dz = [[1, 10]]` the buggy
+    /// `dx = W.reshape(3, 2) @ dz` is
+    /// `[1·1 + 2·10, 3·1 + 4·10, 5·1 + 6·10] = [21, 43, 65]`,
+    /// where the correct `Wᵀ·dz` is `[1 + 40, 2 + 50, 3 + 60] = [41, 52, 63]`.
+    /// The index mutants read other elements: `j + out + i` reads buffer elements
+    /// `[2, 3], [3, 4], [4, 5]` → `[3 + 40, 4 + 50, 5 + 60] = [43, 54, 65]`, and
+    /// `j / out + i` reads `[0, 1], [0, 1], [1, 2]` → `[1 + 20, 1 + 20, 2 + 30] = [21, 21, 32]`.
+    #[test]
+    fn dx_no_transpose_injection_reads_w_reshaped() {
+        let l = Dense {
+            w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+            b: array![0.0, 0.0],
+            activation: Activation::Identity,
+        };
+        let dz = array![[1.0, 10.0]];
+        assert_eq!(
+            l.grad_input(dz.view(), Some(Bug::DxNoTranspose)),
+            array![[21.0, 43.0, 65.0]]
+        );
+        assert_eq!(l.grad_input(dz.view(), None), array![[41.0, 52.0, 63.0]]);
+    }
+
     /// The batched gradient is the sum of the per-sample gradients (the network divides
     /// by `B` before it gets here), to rounding.
     #[test]

@@ -92,3 +92,48 @@ impl Loss {
         d
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    /// Pins the exact values of the loss-derivative bug injections (`mse-without-2`,
+    /// `mse-without-size`, `batch-sum-not-mean`) next to the correct `∂L̄/∂Ŷ`, so that
+    /// mutation testing can kill mutants inside those deliberately wrong arms.
+    ///
+    /// A (B = 2, m = 2) batch with dyadic values, so every result is exact:
+    /// `ŷ = [[5, 10], [0, 16]]`, `y = [[1, 2], [4, 8]]`, hence
+    /// `ŷ − y = [[4, 8], [−4, 8]]`. The values are chosen so that each wrong operator
+    /// gives something else: `ŷ + y = [[6, 12], [4, 24]]` and `ŷ / y = [[5, 5], [0, 2]]`
+    /// differ from `ŷ − y` everywhere, `m = 2 ≠ 1` so `/ m` ≠ `· m`, and no `ŷ − y` is
+    /// `2` or `±1`, so `2·d` ≠ `2 + d` and `2·d` ≠ `2 / d`.
+    #[test]
+    fn batch_derivative_bug_injections_have_their_exact_values() {
+        let y_hat = array![[5.0, 10.0], [0.0, 16.0]];
+        let y = array![[1.0, 2.0], [4.0, 8.0]];
+        let d = |bug| Loss::Mse.batch_derivative(y_hat.view(), y.view(), bug);
+
+        // Correct: 2(ŷ − y)/m/B = 2·[[4, 8], [−4, 8]]/2/2 = [[2, 4], [−2, 4]].
+        assert_eq!(d(None), array![[2.0, 4.0], [-2.0, 4.0]]);
+        // mse-without-2: (ŷ − y)/m/B = [[4, 8], [−4, 8]]/2/2 = [[1, 2], [−1, 2]].
+        // (Mutants: (ŷ − y)·m/B = [[4, 8], [−4, 8]]; (ŷ + y)/4 = [[1.5, 3], [1, 6]];
+        // (ŷ / y)/4 = [[1.25, 1.25], [0, 0.5]].)
+        assert_eq!(d(Some(Bug::MseWithoutTwo)), array![[1.0, 2.0], [-1.0, 2.0]]);
+        // mse-without-size: 2(ŷ − y)/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
+        // (Mutants: (2 + (ŷ − y))/2 = [[3, 5], [−1, 5]]; (2/(ŷ − y))/2 =
+        // [[0.25, 0.125], [−0.25, 0.125]]; 2(ŷ + y)/2 = [[6, 12], [4, 24]];
+        // 2(ŷ / y)/2 = [[5, 5], [0, 2]].)
+        assert_eq!(
+            d(Some(Bug::MseWithoutSize)),
+            array![[4.0, 8.0], [-4.0, 8.0]]
+        );
+        // batch-sum-not-mean: 2(ŷ − y)/m, no 1/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
+        assert_eq!(
+            d(Some(Bug::BatchSumNotMean)),
+            array![[4.0, 8.0], [-4.0, 8.0]]
+        );
+        // A bug that does not touch the loss leaves ∂L̄/∂Ŷ correct.
+        assert_eq!(d(Some(Bug::DwTransposed)), array![[2.0, 4.0], [-2.0, 4.0]]);
+    }
+}
