@@ -162,7 +162,12 @@ fn tiny_shapes_reproduce_the_reference_path_bit_for_bit() {
             }
         }
     }
-    shapes.extend([vec![2, 3, 2, 1], vec![4, 1, 4, 2], vec![1, 2], vec![5, 3, 1]]);
+    shapes.extend([
+        vec![2, 3, 2, 1],
+        vec![4, 1, 4, 2],
+        vec![1, 2],
+        vec![5, 3, 1],
+    ]);
     for (i, sizes) in shapes.iter().enumerate() {
         let depth = sizes.len() - 1;
         let activations: Vec<Activation> = (0..depth).map(|k| acts[(i + 2 * k) % 5]).collect();

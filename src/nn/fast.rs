@@ -195,7 +195,25 @@ impl FastTrainer {
     /// Returns the sum of the per-sample losses (in sample order) and whether every
     /// updated parameter is finite. Shapes must fit (checked in debug builds; the
     /// training loop [`train_fast`] checks them once).
+    #[inline]
     pub fn step(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+    ) -> (f64, bool) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(result) = self.try_step_tiny(net, x, y, lr) {
+            return result;
+        }
+        self.step_any(net, x, y, lr)
+    }
+
+    /// [`FastTrainer::step`] for every network but the tiny two-layer ones (kept out of
+    /// line, so that the tiny step does not pay for this function's frame).
+    #[inline(never)]
+    fn step_any(
         &mut self,
         net: &mut Network<f64>,
         x: ArrayView2<f64>,
@@ -204,10 +222,6 @@ impl FastTrainer {
     ) -> (f64, bool) {
         let b = x.nrows();
         debug_assert!(b <= self.batch && b > 0);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(result) = self.try_step_tiny(net, x, y, lr) {
-            return result;
-        }
         if let Some(result) = self.try_step_small(net, x, y, lr) {
             return result;
         }
