@@ -238,17 +238,22 @@ impl FastTrainer {
                 before[k - 1].a.slice(s![..b, ..])
             };
             let buf = &mut rest[0];
-            let mut z = buf.z.slice_mut(s![..b, ..]);
-            if gemm {
-                gemm_into(z.view_mut(), input, layer.w.t(), threads);
-                z.rows_mut().into_iter().for_each(|mut row| row += &layer.b);
+            let out = layer.outputs();
+            let bias = if gemm {
+                gemm_into(buf.z.slice_mut(s![..b, ..]), input, layer.w.t(), threads);
+                if layer.b.as_slice().is_none() {
+                    let mut z = buf.z.slice_mut(s![..b, ..]);
+                    z.rows_mut().into_iter().for_each(|mut row| row += &layer.b);
+                }
+                layer.b.as_slice()
             } else {
-                kernels::affine_into(layer.w.view(), layer.b.view(), input, z.view_mut());
-            }
-            let act = layer.activation;
-            Zip::from(buf.a.slice_mut(s![..b, ..]))
-                .and(&z)
-                .for_each(|a, &z| *a = act.apply(z));
+                let z = buf.z.slice_mut(s![..b, ..]);
+                kernels::affine_into(layer.w.view(), layer.b.view(), input, z);
+                None
+            };
+            let z = &mut flat_mut(&mut buf.z)[..b * out];
+            let a = &mut flat_mut(&mut buf.a)[..b * out];
+            bias_activation(z, a, bias, layer.activation);
         }
         // Loss and ∂L̄/∂Ŷ.
         let y_hat = self.layers[nl - 1].a.slice(s![..b, ..]);
@@ -271,16 +276,19 @@ impl FastTrainer {
             let (before, rest) = self.layers.split_at_mut(k);
             let (cur, above) = rest.split_at_mut(1);
             let buf = &mut cur[0];
-            let da = if k + 1 == nl {
-                self.d_out.slice(s![..b, ..])
+            let da: &[f64] = if k + 1 == nl {
+                &flat(&self.d_out)[..b * layer.outputs()]
             } else {
-                above[0].dx.slice(s![..b, ..])
+                &flat(&above[0].dx)[..b * layer.outputs()]
             };
-            let act = layer.activation;
-            Zip::from(buf.dz.slice_mut(s![..b, ..]))
-                .and(&da)
-                .and(buf.z.slice(s![..b, ..]))
-                .for_each(|dz, &da, &z| *dz = da * act.derivative(z));
+            let out = layer.outputs();
+            activation_grad(
+                &mut flat_mut(&mut buf.dz)[..b * out],
+                da,
+                &flat(&buf.z)[..b * out],
+                flat_mut(&mut buf.db),
+                layer.activation,
+            );
             let dz = buf.dz.slice(s![..b, ..]);
             let input = if k == 0 {
                 x
@@ -292,7 +300,6 @@ impl FastTrainer {
             } else {
                 kernels::grad_weights_into(dz, input, buf.dw.view_mut());
             }
-            kernels::grad_bias_into(dz, buf.db.view_mut());
             if k > 0 {
                 let dx = buf.dx.slice_mut(s![..b, ..]);
                 if gemm {
@@ -305,14 +312,8 @@ impl FastTrainer {
         // Update: W ← W − lr·dW, b ← b − lr·db.
         let mut finite = true;
         for (layer, buf) in net.layers.iter_mut().zip(&self.layers) {
-            Zip::from(&mut layer.w).and(&buf.dw).for_each(|w, &d| {
-                *w -= lr * d;
-                finite &= w.is_finite();
-            });
-            Zip::from(&mut layer.b).and(&buf.db).for_each(|w, &d| {
-                *w -= lr * d;
-                finite &= w.is_finite();
-            });
+            finite &= descend_array(&mut layer.w, &buf.dw, lr);
+            finite &= descend_array(&mut layer.b, &buf.db, lr);
         }
         (total, finite)
     }
@@ -796,16 +797,88 @@ fn backward_layer(
             }
         }
     }
+    descend(w, dw, lr) & descend(bias, db, lr)
+}
+
+/// `p ← p − lr·g` elementwise (the product rounded, then subtracted, as the reference
+/// update); whether every new value is finite. Branch-free, so it vectorises.
+#[inline(always)]
+fn descend(p: &mut [f64], g: &[f64], lr: f64) -> bool {
+    let mut bad = false;
+    for (p, &g) in p.iter_mut().zip(g) {
+        *p -= lr * g;
+        bad |= !p.is_finite();
+    }
+    !bad
+}
+
+/// [`descend`] on arrays of the same shape (`g` in standard layout); parameters that
+/// are not contiguous take ndarray's element-by-element path.
+fn descend_array<D: ndarray::Dimension>(
+    p: &mut ndarray::Array<f64, D>,
+    g: &ndarray::Array<f64, D>,
+    lr: f64,
+) -> bool {
+    if let (Some(ps), Some(gs)) = (p.as_slice_mut(), g.as_slice()) {
+        return descend(ps, gs, lr);
+    }
     let mut finite = true;
-    for (w, &d) in w.iter_mut().zip(dw.iter()) {
-        *w -= lr * d;
-        finite &= w.is_finite();
-    }
-    for (w, &d) in bias.iter_mut().zip(db.iter()) {
-        *w -= lr * d;
-        finite &= w.is_finite();
-    }
+    Zip::from(p).and(g).for_each(|p, &g| {
+        *p -= lr * g;
+        finite &= p.is_finite();
+    });
     finite
+}
+
+/// `z ← z + b` row by row (when `bias` is given) and `a = act(z)`, over `(rows, out)`
+/// row-major slices, in one pass. The activation is matched once, not per element, so
+/// the loop is branch-free (relu becomes a select) — per element it would be a
+/// mispredicted branch for about half of the units.
+fn bias_activation(z: &mut [f64], a: &mut [f64], bias: Option<&[f64]>, act: Activation) {
+    with_activation!(act, |act| match bias {
+        Some(bias) if !bias.is_empty() => {
+            let out = bias.len();
+            for (zr, ar) in z.chunks_exact_mut(out).zip(a.chunks_exact_mut(out)) {
+                for ((z, a), &b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
+                    *z += b;
+                    *a = act.apply(*z);
+                }
+            }
+        }
+        _ => {
+            for (a, &z) in a.iter_mut().zip(z.iter()) {
+                *a = act.apply(z);
+            }
+        }
+    })
+}
+
+/// `dz = da ⊙ act'(z)` over `(rows, out)` row-major slices, and `db = Σ_rows dz` summed
+/// in row order from the first row (the order of [`kernels::grad_bias`], so the same
+/// bits), in one pass; `out = db.len()`.
+fn activation_grad(dz: &mut [f64], da: &[f64], z: &[f64], db: &mut [f64], act: Activation) {
+    let out = db.len();
+    if out == 0 {
+        return;
+    }
+    with_activation!(act, |act| {
+        let rows = dz
+            .chunks_exact_mut(out)
+            .zip(da.chunks_exact(out))
+            .zip(z.chunks_exact(out));
+        for (r, ((dzr, dar), zr)) in rows.enumerate() {
+            for i in 0..out {
+                dzr[i] = dar[i] * act.derivative(zr[i]);
+            }
+            if r == 0 {
+                db.copy_from_slice(dzr);
+            } else {
+                for (d, &v) in db.iter_mut().zip(dzr.iter()) {
+                    *d += v;
+                }
+            }
+        }
+    })
 }
 
 /// One step on contiguous row-major slices, the reference kernels' arithmetic in the
