@@ -193,3 +193,50 @@ fn tiny_shapes_reproduce_the_reference_path_bit_for_bit() {
         }
     }
 }
+
+/// A step whose weight update overflows while the loss and the biases stay finite is
+/// caught on every path — the fused GEMM update checks the weights it writes — and
+/// reported like the reference path does: the same epoch, sample and weight.
+#[test]
+fn weight_overflow_is_caught_on_every_path_like_the_reference() {
+    use backprop_oracle::rng::RandomState;
+    use backprop_oracle::Activation::Identity;
+    let mut rng = RandomState::new(3);
+    // Feature 0 is 1e100: Z ~ 1e100 (loss ~ 1e200, finite), dZ ~ 1e100, so
+    // lr·db ~ 1e250 stays finite while lr·dW[·][0] ~ 1e350 overflows.
+    let mut x = ndarray::Array2::from_shape_simple_fn((16, 64), || rng.gauss());
+    x.column_mut(0).fill(1e100);
+    let spec = Spec {
+        sizes: vec![64, 16],
+        activations: vec![Identity],
+        init_scale: 1.0,
+        x,
+        y: ndarray::Array2::from_shape_simple_fn((16, 16), || rng.gauss()),
+        lr: 1e150,
+        epochs: 2,
+        batch_size: 8,
+        ..Spec::article()
+    };
+    let reference = spec.train(&mut ()).unwrap_err().to_string();
+    assert!(
+        reference.contains("diverged at epoch 0, sample 0") && reference.contains(".W["),
+        "{reference}"
+    );
+    for kernels in [Kernels::Reference, Kernels::Auto, Kernels::Gemm] {
+        for threads in [1, 2] {
+            let mut net = spec.network().unwrap();
+            let err = train_fast(
+                &mut net,
+                spec.x.view(),
+                spec.y.view(),
+                &spec.train_config(),
+                kernels,
+                threads,
+                &mut |_, _| {},
+            )
+            .unwrap_err()
+            .to_string();
+            assert_eq!(err, reference, "{kernels:?}, {threads} threads");
+        }
+    }
+}
