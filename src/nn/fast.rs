@@ -308,7 +308,7 @@ impl FastTrainer {
             };
             let z = &mut flat_mut(&mut buf.z)[..b * out];
             let a = &mut flat_mut(&mut buf.a)[..b * out];
-            bias_activation(z, a, bias, layer.activation);
+            bias_activation(z, a, out, bias, layer.activation, threads);
         }
         // Loss and ∂L̄/∂Ŷ.
         let y_hat = self.layers[nl - 1].a.slice(s![..b, ..]);
@@ -347,6 +347,7 @@ impl FastTrainer {
                 &flat(&buf.z)[..b * out],
                 flat_mut(&mut buf.db),
                 layer.activation,
+                threads,
             );
             let dz = buf.dz.slice(s![..b, ..]);
             let input = if k == 0 {
@@ -886,14 +887,46 @@ fn descend_array<D: ndarray::Dimension>(
     finite
 }
 
+/// Elementwise passes over more elements than this run on both cores (in two halves of
+/// rows or columns; every element is computed the same way, so the bits do not depend
+/// on the thread count).
+const SPLIT_ELEMENTS: usize = 1 << 15;
+
+/// Runs `f(lo)` and `f(hi)`, on both cores when `par`.
+#[inline]
+fn both<A: Send, B: Send>(par: bool, lo: A, hi: A, f: impl Fn(A) -> B + Sync) -> (B, B) {
+    if par {
+        rayon::join(|| f(lo), || f(hi))
+    } else {
+        (f(lo), f(hi))
+    }
+}
+
 /// `z ← z + b` row by row (when `bias` is given) and `a = act(z)`, over `(rows, out)`
-/// row-major slices, in one pass. The activation is matched once, not per element, so
-/// the loop is branch-free (relu becomes a select) — per element it would be a
-/// mispredicted branch for about half of the units.
-fn bias_activation(z: &mut [f64], a: &mut [f64], bias: Option<&[f64]>, act: Activation) {
+/// row-major slices, in one pass, split by rows over both cores when large. The
+/// activation is matched once, not per element, so the loop is branch-free (relu
+/// becomes a select) — per element it would be a mispredicted branch for about half of
+/// the units.
+fn bias_activation(
+    z: &mut [f64],
+    a: &mut [f64],
+    out: usize,
+    bias: Option<&[f64]>,
+    act: Activation,
+    threads: usize,
+) {
+    let rows = z.len().checked_div(out).unwrap_or(0);
+    if threads > 1 && z.len() >= SPLIT_ELEMENTS && rows >= 2 {
+        let mid = rows / 2 * out;
+        let (z_lo, z_hi) = z.split_at_mut(mid);
+        let (a_lo, a_hi) = a.split_at_mut(mid);
+        both(true, (z_lo, a_lo), (z_hi, a_hi), |(z, a)| {
+            bias_activation(z, a, out, bias, act, 1)
+        });
+        return;
+    }
     with_activation!(act, |act| match bias {
-        Some(bias) if !bias.is_empty() => {
-            let out = bias.len();
+        Some(bias) if out > 0 => {
             for (zr, ar) in z.chunks_exact_mut(out).zip(a.chunks_exact_mut(out)) {
                 for ((z, a), &b) in zr.iter_mut().zip(ar.iter_mut()).zip(bias) {
                     *z += b;
@@ -909,32 +942,53 @@ fn bias_activation(z: &mut [f64], a: &mut [f64], bias: Option<&[f64]>, act: Acti
     })
 }
 
-/// `dz = da ⊙ act'(z)` over `(rows, out)` row-major slices, and `db = Σ_rows dz` summed
+/// `dz = da ⊙ act'(z)` over `(rows, out)` row-major slices, then `db = Σ_rows dz` summed
 /// in row order from the first row (the order of [`kernels::grad_bias`], so the same
-/// bits), in one pass; `out = db.len()`.
-fn activation_grad(dz: &mut [f64], da: &[f64], z: &[f64], db: &mut [f64], act: Activation) {
+/// bits); `out = db.len()`. When large, `dz` is split by rows and `db` by columns over
+/// both cores.
+fn activation_grad(
+    dz: &mut [f64],
+    da: &[f64],
+    z: &[f64],
+    db: &mut [f64],
+    act: Activation,
+    threads: usize,
+) {
     let out = db.len();
-    if out == 0 {
+    if out == 0 || dz.is_empty() {
         return;
     }
-    with_activation!(act, |act| {
-        let rows = dz
-            .chunks_exact_mut(out)
-            .zip(da.chunks_exact(out))
-            .zip(z.chunks_exact(out));
-        for (r, ((dzr, dar), zr)) in rows.enumerate() {
-            for i in 0..out {
-                dzr[i] = dar[i] * act.derivative(zr[i]);
-            }
-            if r == 0 {
-                db.copy_from_slice(dzr);
-            } else {
-                for (d, &v) in db.iter_mut().zip(dzr.iter()) {
-                    *d += v;
+    let par = threads > 1 && dz.len() >= SPLIT_ELEMENTS;
+    let mid = dz.len() / out / 2 * out;
+    let (dz_lo, dz_hi) = dz.split_at_mut(mid);
+    let ((da_lo, da_hi), (z_lo, z_hi)) = (da.split_at(mid), z.split_at(mid));
+    both(
+        par,
+        (dz_lo, da_lo, z_lo),
+        (dz_hi, da_hi, z_hi),
+        |(dz, da, z)| {
+            with_activation!(act, |act| {
+                for ((dz, &da), &z) in dz.iter_mut().zip(da).zip(z) {
+                    *dz = da * act.derivative(z);
                 }
+            })
+        },
+    );
+    let dz: &[f64] = dz;
+    let half = out / 2;
+    let (db_lo, db_hi) = db.split_at_mut(half);
+    both(par, (db_lo, 0), (db_hi, half), |(db, first)| {
+        let cols = first..first + db.len();
+        let mut rows = dz.chunks_exact(out);
+        if let Some(row) = rows.next() {
+            db.copy_from_slice(&row[cols.clone()]);
+        }
+        for row in rows {
+            for (d, &v) in db.iter_mut().zip(&row[cols.clone()]) {
+                *d += v;
             }
         }
-    })
+    });
 }
 
 /// One step on contiguous row-major slices, the reference kernels' arithmetic in the
