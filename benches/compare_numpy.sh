@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
 # Side-by-side speed: NumPy (benches/numpy_bench.py) vs Rust (cargo bench --bench speed).
 #
-#   bash benches/compare_numpy.sh [--quick]
+#   bash benches/compare_numpy.sh [--quick] [--rounds N]
 #
 # Needs python3 with NumPy (pip install numpy) and a Rust toolchain. Prints the machine,
-# the date and a Markdown table: name | NumPy median | Rust median | Rust speed-up.
+# the date and a Markdown table: name | NumPy | Rust | Rust speed-up | per-round range.
+# The two sides run alternately, N rounds (default 3): this machine's speed drifts by
+# up to 2x over tens of seconds, so each side's figure is its best median over the
+# rounds, and the last column shows the spread of the ratios of the same round.
 # If the Rust bench cannot be built or run, prints the NumPy numbers alone and says so.
 set -u
 
 cd "$(dirname "$0")/.."
 
 quick=()
-for arg in "$@"; do
-    case "$arg" in
+rounds=3
+usage="usage: bash benches/compare_numpy.sh [--quick] [--rounds N]"
+while [ $# -gt 0 ]; do
+    case "$1" in
         --quick) quick=(--quick) ;;
-        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) echo "error: unknown argument '$arg' (usage: bash benches/compare_numpy.sh [--quick])" >&2; exit 2 ;;
+        --rounds)
+            rounds="${2:-}"
+            case "$rounds" in
+                ''|*[!0-9]*|0) echo "error: --rounds needs a whole number ≥ 1, got '${2:-}' ($usage)" >&2; exit 2 ;;
+            esac
+            [ "$rounds" -le 20 ] || { echo "error: --rounds $rounds is more than 20 ($usage)" >&2; exit 2; }
+            shift ;;
+        -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "error: unknown argument '$1' ($usage)" >&2; exit 2 ;;
     esac
+    shift
 done
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -32,27 +45,36 @@ load_start="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || true)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-echo "NumPy side ..." >&2
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, slow NumPy's OpenBLAS down.
-if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benches/numpy_bench.py "${quick[@]}" >"$tmp/numpy.jsonl"; then
-    echo "error: benches/numpy_bench.py failed" >&2
-    exit 1
-fi
-
-echo "Rust side (cargo bench --bench speed) ..." >&2
+echo "Building the Rust bench ..." >&2
 rust_status=ok
-if ! cargo bench --bench speed -- --json "${quick[@]}" >"$tmp/rust.jsonl" 2>"$tmp/rust.stderr"; then
+if ! cargo bench --bench speed --no-run >"$tmp/build.log" 2>&1; then
     rust_status=failed
-    echo "warning: 'cargo bench --bench speed' failed; last lines of its output:" >&2
-    tail -n 15 "$tmp/rust.stderr" >&2
+    echo "warning: 'cargo bench --bench speed' does not build; last lines of its output:" >&2
+    tail -n 15 "$tmp/build.log" >&2
 fi
+for round in $(seq 1 "$rounds"); do
+    echo "round $round/$rounds: NumPy side ..." >&2
+    # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, set on some machines, slow NumPy's OpenBLAS down.
+    if ! env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 benches/numpy_bench.py "${quick[@]}" >"$tmp/numpy.$round.jsonl"; then
+        echo "error: benches/numpy_bench.py failed" >&2
+        exit 1
+    fi
+    [ "$rust_status" = ok ] || continue
+    echo "round $round/$rounds: Rust side (cargo bench --bench speed) ..." >&2
+    if ! cargo bench --bench speed -- --json "${quick[@]}" >"$tmp/rust.$round.jsonl" 2>"$tmp/rust.stderr"; then
+        rust_status=failed
+        echo "warning: 'cargo bench --bench speed' failed; last lines of its output:" >&2
+        tail -n 15 "$tmp/rust.stderr" >&2
+    fi
+done
 
 machine="$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)"
 LOAD_START="$load_start" RUST_STATUS="$rust_status" MACHINE="${machine:-unknown CPU}" NPROC="$(nproc 2>/dev/null || echo '?')" \
-    python3 - "$tmp/numpy.jsonl" "$tmp/rust.jsonl" <<'PY'
+    ROUNDS="$rounds" python3 - "$tmp" <<'PY'
 import json, os, sys, datetime
 
 def load(path):
+    """{name: result} and the info line of one JSON-lines file."""
     rows, info = {}, None
     try:
         lines = open(path, encoding="utf-8", errors="replace").read().splitlines()
@@ -89,11 +111,38 @@ def fmt_cell(obj):
         text += f" ({obj['gflops']:.1f} GFLOP/s)"
     return text
 
-numpy_rows, numpy_info = load(sys.argv[1])
-rust_rows, rust_info = load(sys.argv[2])
+rounds = int(os.environ["ROUNDS"])
+numpy_runs = [load(os.path.join(sys.argv[1], f"numpy.{r}.jsonl")) for r in range(1, rounds + 1)]
+rust_runs = [load(os.path.join(sys.argv[1], f"rust.{r}.jsonl")) for r in range(1, rounds + 1)]
+
+def best(runs):
+    """Each name's fastest median over the rounds, and the first info line."""
+    rows, info = {}, None
+    for r, i in runs:
+        info = info or i
+        for name, obj in r.items():
+            if name not in rows or obj["median_s"] < rows[name]["median_s"]:
+                rows[name] = obj
+    return rows, info
+
+numpy_rows, numpy_info = best(numpy_runs)
+rust_rows, rust_info = best(rust_runs)
 rust_ok = os.environ["RUST_STATUS"] == "ok" and rust_rows
 
+def ratio_range(name):
+    """min–max over rounds of NumPy/Rust measured in the same round."""
+    ratios = [n[0][name]["median_s"] / r[0][name]["median_s"]
+              for n, r in zip(numpy_runs, rust_runs)
+              if name in n[0] and name in r[0] and r[0][name]["median_s"] > 0]
+    if len(ratios) < 2:
+        return "—"
+    return f"{fmt_ratio(min(ratios))}–{fmt_ratio(max(ratios))}"
+
+def fmt_ratio(ratio):
+    return f"{ratio:.{0 if ratio >= 100 else 1 if ratio >= 10 else 2}f}×"
+
 print(f"Machine: {os.environ['MACHINE']}, {os.environ['NPROC']} CPUs")
+print(f"Rounds: {rounds} (NumPy and Rust alternately; each figure is that side's best median over the rounds)")
 print(f"Date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
 try:
     load1 = float(os.environ.get("LOAD_START", ""))
@@ -114,18 +163,17 @@ if not rust_ok:
     print("**The Rust bench (`cargo bench --bench speed -- --json`) failed or printed no "
           "results: NumPy numbers only.**")
 print()
-print("| name | NumPy median | Rust median | Rust speed-up (NumPy/Rust) |")
-print("|---|---|---|---|")
+print("| name | NumPy median | Rust median | Rust speed-up (NumPy/Rust) | same-round range |")
+print("|---|---|---|---|---|")
 both = [n for n in numpy_rows if n in rust_rows]
 for name in both:
     np_s, rs_s = numpy_rows[name]["median_s"], rust_rows[name]["median_s"]
-    ratio = np_s / rs_s if rs_s > 0 else None
-    speedup = "—" if ratio is None else f"{ratio:.{0 if ratio >= 100 else 1 if ratio >= 10 else 2}f}×"
-    print(f"| {name} | {fmt_cell(numpy_rows[name])} | {fmt_cell(rust_rows[name])} | {speedup} |")
+    speedup = fmt_ratio(np_s / rs_s) if rs_s > 0 else "—"
+    print(f"| {name} | {fmt_cell(numpy_rows[name])} | {fmt_cell(rust_rows[name])} | {speedup} | {ratio_range(name)} |")
 for name in numpy_rows:
     if name not in rust_rows:
-        print(f"| {name} | {fmt_cell(numpy_rows[name])} | — | — |")
+        print(f"| {name} | {fmt_cell(numpy_rows[name])} | — | — | — |")
 for name in rust_rows:
     if name not in numpy_rows:
-        print(f"| {name} | — | {fmt_cell(rust_rows[name])} | — |")
+        print(f"| {name} | — | {fmt_cell(rust_rows[name])} | — | — |")
 PY
