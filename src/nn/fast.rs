@@ -574,12 +574,18 @@ fn tiny_step<const N0: usize, const N1: usize, const N2: usize>(
     let [l0, l1] = net.layers.as_mut_slice() else {
         unreachable!("tiny_step is only called for two-layer networks");
     };
+    // The parameters, each sliced once to its constant length: every later index is
+    // then known to be in bounds.
+    let (act0, act1) = (l0.activation, l1.activation);
+    let w0 = &mut flat_mut(&mut l0.w)[..N1 * N0];
+    let b0 = &mut flat_mut(&mut l0.b)[..N1];
+    let w1 = &mut flat_mut(&mut l1.w)[..N2 * N1];
+    let b1 = &mut flat_mut(&mut l1.b)[..N2];
+    let (x, y) = (&x[..N0], &y[..N2]);
     let (mut z0, mut a0) = ([0.0; N1], [0.0; N1]);
-    let (w0, b0) = (flat(&l0.w), flat(&l0.b));
-    forward_layer((1, N1, N0), l0.activation, w0, b0, x, &mut z0, &mut a0);
+    forward_layer((1, N1, N0), act0, w0, b0, x, &mut z0, &mut a0);
     let (mut z1, mut a1) = ([0.0; N2], [0.0; N2]);
-    let (w1, b1) = (flat(&l1.w), flat(&l1.b));
-    forward_layer((1, N2, N1), l1.activation, w1, b1, &a0, &mut z1, &mut a1);
+    forward_layer((1, N2, N1), act1, w1, b1, &a0, &mut z1, &mut a1);
     let mut d_out = [0.0; N2];
     let total = mse_layer((1, N2), &a1, y, &mut d_out, losses);
     // dW scratch for the largest tiny layer (4×4); only the first `out·in` are used.
@@ -593,7 +599,6 @@ fn tiny_step<const N0: usize, const N1: usize, const N2: usize>(
         db: &mut db1,
         dx: Some(&mut dx1),
     };
-    let (act1, w1, b1) = (l1.activation, flat_mut(&mut l1.w), flat_mut(&mut l1.b));
     let finite1 = backward_layer((1, N2, N1), act1, lr, w1, b1, bufs);
     let (mut dz0, mut dw0, mut db0) = ([0.0; N1], [0.0; 16], [0.0; N1]);
     let bufs = BackwardBufs {
@@ -605,7 +610,6 @@ fn tiny_step<const N0: usize, const N1: usize, const N2: usize>(
         db: &mut db0,
         dx: None,
     };
-    let (act0, w0, b0) = (l0.activation, flat_mut(&mut l0.w), flat_mut(&mut l0.b));
     let finite0 = backward_layer((1, N1, N0), act0, lr, w0, b0, bufs);
     (total, finite1 & finite0)
 }
