@@ -250,4 +250,42 @@ mod tests {
             approx::assert_abs_diff_eq!(g.db, db, epsilon = 1e-14);
         }
     }
+
+    /// Pins the act' each injected bug computes (so mutation testing can kill mutants
+    /// in `buggy_derivative`). Hand values: relu' = 1 for z > 0 else 0 (0 at the kink),
+    /// leaky_relu' = 1 or 0.01; σ'(0.5) = e^(−0.5)/(1 + e^(−0.5))² = 0.2350037122015945
+    /// (Python `math`), σ'(0) = 1/4; tanh'(0) = 1, tanh'(±1) = 0.41997434161402614.
+    #[test]
+    fn buggy_derivatives_have_their_exact_values() {
+        use crate::check::bugs::Bug::*;
+        use Activation::{LeakyRelu, Relu, Sigmoid, Tanh};
+        // relu-mask-inverted: the mask flips, also at the kink (z = 0 takes the right side).
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, 2.0, 2.0), 0.0);
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, -2.0, 0.0), 1.0);
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, 0.0, 0.0), 1.0);
+        assert_eq!(
+            buggy_derivative(ReluMaskInverted, LeakyRelu, 2.0, 2.0),
+            0.01
+        );
+        assert_eq!(
+            buggy_derivative(ReluMaskInverted, LeakyRelu, -2.0, -0.02),
+            1.0
+        );
+        // ... and leaves smooth activations alone: tanh'(0) = 1, not tanh'(±1).
+        assert_eq!(buggy_derivative(ReluMaskInverted, Tanh, 0.0, 0.0), 1.0);
+        // derivative-of-a: σ'(a) with a = σ(0) = 0.5, instead of σ'(0) = 0.25.
+        let v = buggy_derivative(DerivativeOfA, Sigmoid, 0.0, 0.5);
+        assert!((v - 0.2350037122015945).abs() <= 1e-16, "{v}");
+        // activation-derivative-dropped: 1 where relu' is 0.
+        assert_eq!(
+            buggy_derivative(ActivationDerivativeDropped, Relu, -3.0, 0.0),
+            1.0
+        );
+        // Every other bug leaves act'(z) alone: relu'(−3) = 0, tanh'(1).
+        assert_eq!(buggy_derivative(UpdatePlus, Relu, -3.0, 0.0), 0.0);
+        assert_eq!(buggy_derivative(UpdatePlus, Relu, 3.0, 3.0), 1.0);
+        let v = buggy_derivative(MseWithoutTwo, Tanh, 1.0, 0.7615941559557649);
+        // (4e/(1 + e)² with e = exp(−2) rounds a few ulps away from 1 − tanh²(1).)
+        assert!((v - 0.41997434161402614).abs() <= 1e-14, "{v}");
+    }
 }
