@@ -31,11 +31,11 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, Zip};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::nn::activation::Activation;
 use crate::nn::kernels;
 use crate::nn::network::Network;
-use crate::nn::train::{check_data, TrainConfig};
+use crate::nn::train::{account_batch, check_data, check_epoch, TrainConfig};
 
 /// Layers with `B·out·in` up to this use the reference kernels.
 pub const SMALL_LAYER: usize = 4096;
@@ -1113,37 +1113,20 @@ pub fn train_fast(
                     y.slice(s![first..last, ..]),
                     config.lr,
                 );
-                if let Some(r) = trainer
-                    .losses(last - first)
-                    .iter()
-                    .position(|l| !l.is_finite())
-                {
-                    return Err(Error::Diverged {
-                        epoch,
-                        sample: first + r,
-                        what: "loss".into(),
-                    });
-                }
-                if !finite {
-                    return Err(Error::Diverged {
-                        epoch,
-                        sample: first,
-                        what: net
-                            .first_non_finite()
-                            .unwrap_or_else(|| "a parameter".into()),
-                    });
-                }
-                for &l in trainer.losses(last - first) {
-                    total += l;
-                }
-            }
-            if !total.is_finite() {
-                return Err(Error::Diverged {
+                account_batch(
                     epoch,
-                    sample: n - 1,
-                    what: "epoch total loss".into(),
-                });
+                    first,
+                    trainer.losses(last - first),
+                    &mut total,
+                    || {
+                        (!finite).then(|| {
+                            net.first_non_finite()
+                                .unwrap_or_else(|| "a parameter".into())
+                        })
+                    },
+                )?;
             }
+            check_epoch(epoch, n, total)?;
             on_epoch(epoch, total);
             epoch_losses.push(total);
         }

@@ -25,7 +25,7 @@
 //! assert_eq!(format!("{:.4}", loss[0]), "10.8979"); // the article's first line
 //! ```
 
-use ndarray::{s, Array1, ArrayView2};
+use ndarray::{s, Array1, ArrayView1, ArrayView2};
 
 use crate::error::{Error, Result};
 use crate::nn::network::{Forward, Gradients, Network};
@@ -122,15 +122,9 @@ pub fn train(
             let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
             let (fwd, losses, grads) =
                 net.train_step(xb, yb, config.lr, None, observer.wants_input_grad());
-            for (r, &l) in losses.iter().enumerate() {
-                if !l.is_finite() {
-                    return Err(diverged(epoch, first + r, "loss".into()));
-                }
-                total += l;
-            }
-            if let Some(what) = net.first_non_finite() {
-                return Err(diverged(epoch, first, what));
-            }
+            account_batch(epoch, first, losses.view(), &mut total, || {
+                net.first_non_finite()
+            })?;
             observer.step(&Step {
                 epoch,
                 index,
@@ -142,13 +136,43 @@ pub fn train(
             });
             index += 1;
         }
-        if !total.is_finite() {
-            return Err(diverged(epoch, n - 1, "epoch total loss".into()));
-        }
+        check_epoch(epoch, n, total)?;
         observer.epoch_end(epoch, total);
         epoch_losses.push(total);
     }
     Ok(epoch_losses)
+}
+
+/// The divergence checks after one step on the batch starting at row `first`, shared
+/// by both trainers: the first non-finite per-sample loss, then a non-finite parameter
+/// (`bad_param` names it, or says there is none). Adds the losses to `total` one by one,
+/// in row order (the order that fixes the epoch total's bits).
+pub(crate) fn account_batch(
+    epoch: usize,
+    first: usize,
+    losses: ArrayView1<f64>,
+    total: &mut f64,
+    bad_param: impl FnOnce() -> Option<String>,
+) -> Result<()> {
+    if let Some(r) = losses.iter().position(|l| !l.is_finite()) {
+        return Err(diverged(epoch, first + r, "loss".into()));
+    }
+    if let Some(what) = bad_param() {
+        return Err(diverged(epoch, first, what));
+    }
+    for &l in losses {
+        *total += l;
+    }
+    Ok(())
+}
+
+/// The check at the end of an epoch of `n` samples: its total loss is finite.
+pub(crate) fn check_epoch(epoch: usize, n: usize, total: f64) -> Result<()> {
+    if total.is_finite() {
+        Ok(())
+    } else {
+        Err(diverged(epoch, n - 1, "epoch total loss".into()))
+    }
 }
 
 fn diverged(epoch: usize, sample: usize, what: String) -> Error {
