@@ -4,13 +4,14 @@
 
 mod common;
 
+use backprop_oracle::error::Error;
 use backprop_oracle::nn::fast::{train_fast, FastTrainer, Kernels};
 use backprop_oracle::nn::network::Network;
 use backprop_oracle::spec::Spec;
 use common::{parity_names, parity_spec, rel_err};
 use ndarray::s;
 
-fn fast_run(spec: &Spec, kernels: Kernels, threads: usize) -> (Vec<f64>, Network) {
+fn fast_train(spec: &Spec, kernels: Kernels, threads: usize) -> Result<(Vec<f64>, Network), Error> {
     let mut net = spec.network().unwrap();
     let loss = train_fast(
         &mut net,
@@ -20,9 +21,12 @@ fn fast_run(spec: &Spec, kernels: Kernels, threads: usize) -> (Vec<f64>, Network
         kernels,
         threads,
         &mut |_, _| {},
-    )
-    .unwrap();
-    (loss, net)
+    )?;
+    Ok((loss, net))
+}
+
+fn fast_run(spec: &Spec, kernels: Kernels, threads: usize) -> (Vec<f64>, Network) {
+    fast_train(spec, kernels, threads).unwrap()
 }
 
 /// Normwise relative difference per tensor, `max |a − b| / max |b|`, the largest over
@@ -224,18 +228,7 @@ fn weight_overflow_is_caught_on_every_path_like_the_reference() {
     );
     for kernels in [Kernels::Reference, Kernels::Auto, Kernels::Gemm] {
         for threads in [1, 2] {
-            let mut net = spec.network().unwrap();
-            let err = train_fast(
-                &mut net,
-                spec.x.view(),
-                spec.y.view(),
-                &spec.train_config(),
-                kernels,
-                threads,
-                &mut |_, _| {},
-            )
-            .unwrap_err()
-            .to_string();
+            let err = fast_train(&spec, kernels, threads).unwrap_err().to_string();
             assert_eq!(err, reference, "{kernels:?}, {threads} threads");
         }
     }
