@@ -393,7 +393,18 @@ mod tests {
     /// `w + …`, `w / …`, `w − (s + lr·d)`, `w − s/(lr·d)`, `w − s·(lr + d)`, `w − s·(lr/d)`.
     #[test]
     fn dw_transposed_injection_updates_w_in_memory_order() {
-        let mut net = Network {
+        let (mut net, x, y) = one_layer_2x3();
+        let (fwd, _, g) = net.train_step(x.view(), y.view(), 0.5, Some(Bug::DwTransposed), false);
+        assert_eq!(fwd.output(), array![[14.0, 32.0]]);
+        assert_eq!(g.layers[0].dw, array![[2.0, 3.0], [4.0, 6.0], [6.0, 9.0]]);
+        assert_eq!(net.layers[0].w, array![[0.0, 0.5, 1.0], [1.0, 2.0, 1.5]]);
+        assert_eq!(net.layers[0].b, array![-1.0, -1.5]);
+    }
+
+    /// A 2×3 identity layer, `W = [[1, 2, 3], [4, 5, 6]]`, `b = 0`, with one sample
+    /// `x = [1, 2, 3]`, `y = [12, 29]`: `ŷ = [14, 32]`, `dZ = 2(ŷ − y)/2 = [2, 3]`.
+    fn one_layer_2x3() -> (Network<f64>, Array2<f64>, Array2<f64>) {
+        let net = Network {
             layers: vec![Dense {
                 w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
                 b: array![0.0, 0.0],
@@ -401,12 +412,7 @@ mod tests {
             }],
             loss: Loss::Mse,
         };
-        let (x, y) = (array![[1.0, 2.0, 3.0]], array![[12.0, 29.0]]);
-        let (fwd, _, g) = net.train_step(x.view(), y.view(), 0.5, Some(Bug::DwTransposed), false);
-        assert_eq!(fwd.output(), array![[14.0, 32.0]]);
-        assert_eq!(g.layers[0].dw, array![[2.0, 3.0], [4.0, 6.0], [6.0, 9.0]]);
-        assert_eq!(net.layers[0].w, array![[0.0, 0.5, 1.0], [1.0, 2.0, 1.5]]);
-        assert_eq!(net.layers[0].b, array![-1.0, -1.5]);
+        (net, array![[1.0, 2.0, 3.0]], array![[12.0, 29.0]])
     }
 
     /// Pins the exact update of the `update-plus` bug injection (`W ← W + lr·dW`), so
@@ -420,15 +426,7 @@ mod tests {
     /// `[−1, −1.5]`).
     #[test]
     fn update_plus_injection_climbs_the_gradient() {
-        let mut net = Network {
-            layers: vec![Dense {
-                w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
-                b: array![0.0, 0.0],
-                activation: Identity,
-            }],
-            loss: Loss::Mse,
-        };
-        let (x, y) = (array![[1.0, 2.0, 3.0]], array![[12.0, 29.0]]);
+        let (mut net, x, y) = one_layer_2x3();
         let (_, _, g) = net.train_step(x.view(), y.view(), 0.5, Some(Bug::UpdatePlus), false);
         assert_eq!(g.layers[0].dw, array![[2.0, 4.0, 6.0], [3.0, 6.0, 9.0]]);
         assert_eq!(net.layers[0].w, array![[2.0, 4.0, 6.0], [5.5, 8.0, 10.5]]);
