@@ -98,6 +98,22 @@ fn main() {
         std::hint::black_box(trainer.step(&mut net, x, y, 0.01));
     });
     out.report("article_sample_step", t, reps, "");
+    // The same steps on four independent copies of the network, back to back: how much of
+    // one step is waiting for the previous step's weights (a latency chain) rather than work.
+    let mut nets: Vec<_> = (0..4).map(|_| spec.network().unwrap()).collect();
+    let mut trainers: Vec<_> = nets
+        .iter()
+        .map(|n| FastTrainer::new(n, 1, Kernels::Auto, 1))
+        .collect();
+    let mut i = 0;
+    let t = median(reps, 50_000, || {
+        let (x, y) = rows[i & 3];
+        i += 1;
+        for (trainer, net) in trainers.iter_mut().zip(nets.iter_mut()) {
+            std::hint::black_box(trainer.step(net, x, y, 0.01));
+        }
+    });
+    out.report("article_sample_step_4_independent_nets", t / 4.0, reps, "");
     if args.iter().any(|a| a == "--article-only") {
         return;
     }
