@@ -17,53 +17,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
 const ARTICLE_X: [[f64; 2]; 4] = [[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]];
 const ARTICLE_Y: [f64; 4] = [4.0, 3.0, 5.0, 5.0];
 
-/// A per-test scratch folder under the system temp dir, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "backprop-oracle-cli-oracle-{test}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// Writes `bytes` to `name` in the scratch folder and returns its path.
-    fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, bytes).expect("write scratch file");
-        p
-    }
-
-    /// Names in the scratch folder that start with '.' (temporary export folders).
-    fn hidden_entries(&self) -> Vec<String> {
-        std::fs::read_dir(&self.dir)
-            .expect("read scratch dir")
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .filter(|n| n.starts_with('.'))
-            .collect()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+mod common;
+use common::Scratch;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)

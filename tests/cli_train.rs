@@ -9,33 +9,8 @@ use serde_json::{json, Value};
 
 const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
 
-/// A per-test scratch folder under the system temp dir, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("backprop-oracle-cli-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-
-    /// Writes `text` to `name` in the scratch folder and returns its path.
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).expect("write spec file");
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+mod common;
+use common::Scratch;
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -151,7 +126,7 @@ fn epochs_and_log_every_flags_limit_the_lines() {
 #[test]
 fn model_file_with_the_article_spec_matches_the_default() {
     let s = Scratch::new("model_file_article");
-    let p = s.file("article.json", &article_spec().to_string());
+    let p = s.file("article.json", article_spec().to_string());
     let from_file = success(&run_model(&p, &[]));
     let default = success(&run(&["train"]));
     assert_eq!(from_file, default);
@@ -160,7 +135,7 @@ fn model_file_with_the_article_spec_matches_the_default() {
 #[test]
 fn flags_override_the_model_file() {
     let s = Scratch::new("flags_override");
-    let p = s.file("spec.json", &article_with("epochs", json!(1000)));
+    let p = s.file("spec.json", article_with("epochs", json!(1000)));
     assert_eq!(success(&run_model(&p, &[])).lines().count(), 10);
     let out = success(&run_model(&p, &["--epochs", "200"]));
     assert_eq!(out.lines().count(), 2, "{out}");
@@ -183,8 +158,8 @@ fn batch_size_two_runs_and_differs_from_per_sample_sgd() {
 #[test]
 fn y_as_rows_equals_flat_y() {
     let s = Scratch::new("y_rows");
-    let flat = s.file("flat.json", &article_spec().to_string());
-    let rows = s.file("rows.json", &article_with("y", json!([[4], [3], [5], [5]])));
+    let flat = s.file("flat.json", article_spec().to_string());
+    let rows = s.file("rows.json", article_with("y", json!([[4], [3], [5], [5]])));
     let a = success(&run_model(&flat, &["--format", "json"]));
     let b = success(&run_model(&rows, &["--format", "json"]));
     assert_eq!(a, b);
@@ -447,7 +422,7 @@ fn bad_input_exits_2_with_one_line_naming_the_field() {
 fn huge_learning_rate_diverges_with_exit_3() {
     let s = Scratch::new("diverge");
     for lr in [json!(1e6), json!(1e300)] {
-        let p = s.file("spec.json", &article_with("lr", lr.clone()));
+        let p = s.file("spec.json", article_with("lr", lr.clone()));
         let o = run_model(&p, &[]);
         let err = stderr(&o);
         let line = err.strip_suffix('\n').unwrap_or(&err);

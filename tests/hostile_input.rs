@@ -14,7 +14,7 @@
 //! own `fixed_*` regression tests at the end of the file.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -32,28 +32,8 @@ const HANG_LIMIT: Duration = Duration::from_secs(20);
 // Scratch folders and running the binary
 // ---------------------------------------------------------------------------------------
 
-/// A scratch folder under the system temp dir, removed on drop.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "backprop-oracle-hostile-{test}-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Scratch { dir }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+mod common;
+use common::Scratch;
 
 /// What a finished (or killed) child did.
 struct Outcome {

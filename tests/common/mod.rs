@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: reading the NumPy-made fixtures.
+//! Helpers shared by the integration tests: reading the NumPy-made fixtures, scratch folders.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -64,5 +64,56 @@ pub fn rel_err(a: f64, b: f64) -> f64 {
         0.0
     } else {
         (a - b).abs() / scale
+    }
+}
+
+/// A per-test scratch folder under the system temp dir (named after the test binary, the
+/// test and the process), removed on drop.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "backprop-oracle-{}-{test}-{}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch { dir }
+    }
+
+    /// `name` inside the scratch folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Writes `bytes` to `name` in the scratch folder and returns its path.
+    pub fn file(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, bytes).expect("write scratch file");
+        p
+    }
+
+    /// Names in the scratch folder that start with '.' (temporary export folders).
+    pub fn hidden_entries(&self) -> Vec<String> {
+        std::fs::read_dir(&self.dir)
+            .expect("read scratch dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|n| n.starts_with('.'))
+            .collect()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
