@@ -416,20 +416,20 @@ impl FastTrainer {
         }
         let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
         macro_rules! fixed {
-                    ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
-                        match key {
-                            $($key => {
-                                debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
-                                // SAFETY: the CPU supports FMA (detected in
-                                // `FastTrainer::new`).
-                                return Some(unsafe {
-                                    tiny_step_fma::<$n0, $n1, $n2>(net, xs, ys, lr, &mut self.losses)
-                                });
-                            })*
-                            _ => {}
-                        }
-                    };
+            ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
+                match key {
+                    $($key => {
+                        debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
+                        // SAFETY: the CPU supports FMA (detected in
+                        // `FastTrainer::new`).
+                        return Some(unsafe {
+                            tiny_step_fma::<$n0, $n1, $n2>(net, xs, ys, lr, &mut self.losses)
+                        });
+                    })*
+                    _ => {}
                 }
+            };
+        }
         fixed!(
             (1, 1, 1, 31),
             (1, 1, 2, 32),
