@@ -11,45 +11,18 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
-
 /// The article's inputs and targets.
 const ARTICLE_X: [[f64; 2]; 4] = [[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]];
 const ARTICLE_Y: [f64; 4] = [4.0, 3.0, 5.0, 5.0];
 
 mod common;
-use common::Scratch;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run backprop-oracle")
-}
+use common::{
+    crc32, fixture_path as fixture, npy_dict, npy_f64, npy_versioned, run, shape_text, stderr,
+    stdout, success, Scratch, BIN,
+};
 
 fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8 path")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// Asserts exit 0 with nothing on stderr and returns stdout.
-fn success(o: &Output) -> String {
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "exit code; stdout: {}; stderr: {}",
-        stdout(o),
-        stderr(o)
-    );
-    assert!(o.stderr.is_empty(), "stderr not empty: {}", stderr(o));
-    stdout(o)
 }
 
 /// Asserts exit 2 with exactly one line on stderr (`error: …`) and nothing on stdout;
@@ -68,12 +41,6 @@ fn bad_input(o: &Output) -> String {
     assert!(lines[0].starts_with("error:"), "{err:?}");
     assert!(!err.contains("panicked"), "{err}");
     lines[0].to_string()
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
 }
 
 fn read_json(path: &Path) -> Value {
@@ -142,43 +109,6 @@ fn floats(v: &Value) -> Vec<f64> {
 // Hand-made NumPy files
 // ---------------------------------------------------------------------------------------
 
-/// A `.npy` v1 document: magic, version 1.0, header length, the header dict padded with
-/// spaces and ending in '\n' so that the preamble is a multiple of 64 bytes, then `data`.
-fn npy_bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let shape_text = match shape {
-        [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
-    let mut header =
-        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(
-        &u16::try_from(header.len())
-            .expect("short header")
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// A little-endian float64 `.npy`.
-fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), values.len());
-    let data: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    npy_bytes("<f8", shape, &data)
-}
-
 /// Reads a `.npy` written by `export` (v1, '<f8', C order) back into shape and values.
 fn read_npy_f64(bytes: &[u8]) -> (Vec<usize>, Vec<f64>) {
     assert_eq!(&bytes[..6], b"\x93NUMPY", "magic");
@@ -205,22 +135,6 @@ fn read_npy_f64(bytes: &[u8]) -> (Vec<usize>, Vec<f64>) {
         .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
         .collect();
     (shape, values)
-}
-
-/// CRC-32 (IEEE), as zip needs.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 /// An uncompressed zip archive (as `np.savez` writes) of `(name, bytes)` members.
@@ -826,7 +740,10 @@ fn spec_npy_with_int64_dtype_is_exit_2_naming_file_and_float64() {
         .iter()
         .flat_map(|v| v.to_le_bytes())
         .collect();
-    s.file("x.npy", npy_bytes("<i8", &[4, 2], &data));
+    s.file(
+        "x.npy",
+        npy_versioned(1, &npy_dict("<i8", &shape_text(&[4, 2])), &data),
+    );
     s.file("y.npy", npy_f64(&[4], &ARTICLE_Y));
     let line = bad_input(&train_model(&npy_spec(&s, "x.npy", "y.npy"), &[]));
     assert!(line.contains("x.npy"), "{line}");

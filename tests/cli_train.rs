@@ -1,66 +1,21 @@
 //! End-to-end tests of `backprop-oracle train`: the real binary, its stdout, stderr
 //! and exit code (0 success, 2 bad input or usage, 3 divergence).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
-
 mod common;
-use common::Scratch;
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .output()
-        .expect("run backprop-oracle")
-}
+use common::{
+    article_spec, article_with, fixture_path as fixture, run, stderr, stdout, success, Scratch,
+};
 
 fn run_model(model: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--model", model.to_str().expect("utf-8 path")];
     args.extend_from_slice(extra);
     run(&args)
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
-}
-
-/// Asserts exit 0 with nothing on stderr and returns stdout.
-fn success(o: &Output) -> String {
-    assert_eq!(o.status.code(), Some(0), "exit code; stderr: {}", stderr(o));
-    assert!(o.stderr.is_empty(), "stderr not empty: {}", stderr(o));
-    stdout(o)
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-/// The article's model as a JSON spec with `y` flat.
-fn article_spec() -> Value {
-    json!({
-        "sizes": [2, 3, 1],
-        "activations": ["relu", "identity"],
-        "x": [[1, 2], [2, 1], [3, 1], [1, 3]],
-        "y": [4, 3, 5, 5]
-    })
-}
-
-/// `article_spec()` with `key` replaced (or added).
-fn article_with(key: &str, value: Value) -> String {
-    let mut v = article_spec();
-    v[key] = value;
-    v.to_string()
 }
 
 #[test]

@@ -12,46 +12,15 @@
 //! is identical from run to run.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use backprop_oracle::rng::RandomState;
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
-
 mod common;
-use common::Scratch;
-
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-}
-
-/// A little-endian float64 `.npy` (v1 header padded to 64 bytes).
-fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), values.len());
-    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
-    let shape_text = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
+use common::{fixture_path as fixture, npy_f64, Scratch, BIN};
 
 /// `n` uniform values in `[-1, 1)` from `RandomState(seed)`.
 fn uniform(seed: u32, n: usize) -> Vec<f64> {

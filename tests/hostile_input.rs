@@ -20,8 +20,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
-
 /// Every case must finish within this (absurd sizes and the 1 GiB file included).
 const CASE_LIMIT: Duration = Duration::from_secs(2);
 
@@ -33,7 +31,10 @@ const HANG_LIMIT: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------------------
 
 mod common;
-use common::Scratch;
+use common::{
+    article_spec as article, article_with, crc32, f64_bytes, npy_dict as dict, npy_f64,
+    npy_versioned, Scratch, BIN,
+};
 
 /// What a finished (or killed) child did.
 struct Outcome {
@@ -173,68 +174,6 @@ fn npy_raw(dict: &str, data: &[u8]) -> Vec<u8> {
     npy_versioned(1, dict, data)
 }
 
-fn npy_versioned(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.push(version);
-    out.push(0);
-    out.extend_from_slice(
-        &u16::try_from(header.len())
-            .expect("short header")
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-fn shape_text(shape: &[usize]) -> String {
-    match shape {
-        [n] => format!("({n},)"),
-        dims => format!(
-            "({})",
-            dims.iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-fn dict(descr: &str, shape: &str) -> String {
-    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
-}
-
-fn f64_bytes(values: &[f64]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// A little-endian float64 `.npy`.
-fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
-    assert_eq!(shape.iter().product::<usize>(), values.len());
-    npy_raw(&dict("<f8", &shape_text(shape)), &f64_bytes(values))
-}
-
-/// CRC-32 (IEEE), as zip needs.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// One zip member: its name, its bytes, and the uncompressed size the archive declares
 /// for it (`None`: the true size).
 struct Member<'a> {
@@ -318,22 +257,6 @@ fn zip_stored(members: &[Member]) -> Vec<u8> {
 
 const ARTICLE_X: [f64; 8] = [1.0, 2.0, 2.0, 1.0, 3.0, 1.0, 1.0, 3.0];
 const ARTICLE_Y: [f64; 4] = [4.0, 3.0, 5.0, 5.0];
-
-fn article() -> Value {
-    json!({
-        "sizes": [2, 3, 1],
-        "activations": ["relu", "identity"],
-        "x": [[1, 2], [2, 1], [3, 1], [1, 3]],
-        "y": [4, 3, 5, 5]
-    })
-}
-
-/// The article's spec with `key` set to `value` (serialised).
-fn article_with(key: &str, value: Value) -> String {
-    let mut v = article();
-    v[key] = value;
-    v.to_string()
-}
 
 /// The article's spec with `x` and `y` replaced.
 fn article_xy(x: Value, y: Value) -> String {

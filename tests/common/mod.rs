@@ -117,3 +117,122 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// The `backprop-oracle` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_backprop-oracle");
+
+/// Runs the binary with `args` and waits for it.
+pub fn run(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("run backprop-oracle")
+}
+
+/// A child's stdout as UTF-8.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// A child's stderr as UTF-8.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("stderr is UTF-8")
+}
+
+/// Asserts exit 0 with nothing on stderr and returns stdout.
+pub fn success(o: &std::process::Output) -> String {
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "exit code; stdout: {}; stderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    assert!(o.stderr.is_empty(), "stderr not empty: {}", stderr(o));
+    stdout(o)
+}
+
+/// The article's model as a JSON spec, `y` flat.
+pub fn article_spec() -> Value {
+    serde_json::json!({
+        "sizes": [2, 3, 1],
+        "activations": ["relu", "identity"],
+        "x": [[1, 2], [2, 1], [3, 1], [1, 3]],
+        "y": [4, 3, 5, 5]
+    })
+}
+
+/// `article_spec()` with `key` replaced (or added), serialised.
+pub fn article_with(key: &str, value: Value) -> String {
+    let mut v = article_spec();
+    v[key] = value;
+    v.to_string()
+}
+
+/// A `.npy` document of format `version`.0: magic, version, header length, the header
+/// dict padded with spaces and ending in '\n' so that the preamble is a multiple of 64
+/// bytes, then `data`.
+pub fn npy_versioned(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut header = dict.to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    out.push(version);
+    out.push(0);
+    out.extend_from_slice(
+        &u16::try_from(header.len())
+            .expect("short header")
+            .to_le_bytes(),
+    );
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A `.npy` header's shape tuple: `(n,)` or `(a, b, …)`.
+pub fn shape_text(shape: &[usize]) -> String {
+    match shape {
+        [n] => format!("({n},)"),
+        dims => format!(
+            "({})",
+            dims.iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A `.npy` header dict, C order.
+pub fn npy_dict(descr: &str, shape: &str) -> String {
+    format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}")
+}
+
+/// Little-endian float64 bytes.
+pub fn f64_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// A little-endian float64 `.npy` (v1).
+pub fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    assert_eq!(shape.iter().product::<usize>(), values.len());
+    npy_versioned(1, &npy_dict("<f8", &shape_text(shape)), &f64_bytes(values))
+}
+
+/// CRC-32 (IEEE), as zip needs.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
