@@ -9,8 +9,8 @@
 use std::time::Instant;
 
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::rng::RandomState;
-use backprop_oracle::spec::Spec;
 use backprop_oracle::Activation;
 
 fn spec() -> Spec {

@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
-use backprop_oracle::nn::fast::{FastTrainer, Kernels};
+use backprop_oracle::engine::{FastStepper, Kernels};
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::rng::RandomState;
-use backprop_oracle::spec::Spec;
 use backprop_oracle::Activation::{Identity, Relu};
 use ndarray::Array2;
 
@@ -81,8 +81,8 @@ fn main() {
 
     // The article's per-sample step (2-3-1, reference kernels: NumPy's bits).
     let spec = Spec::article();
-    let mut net = spec.network().unwrap();
-    let mut trainer = FastTrainer::new(&net, 1, Kernels::Auto, 1);
+    let mut net = backprop_oracle::run::network(&spec).unwrap();
+    let mut trainer = FastStepper::new(&net, 1, Kernels::Auto, 1);
     let rows: Vec<_> = (0..4)
         .map(|r| {
             (
@@ -100,10 +100,12 @@ fn main() {
     out.report("article_sample_step", t, reps, "");
     // The same steps on four independent copies of the network, back to back: how much of
     // one step is waiting for the previous step's weights (a latency chain) rather than work.
-    let mut nets: Vec<_> = (0..4).map(|_| spec.network().unwrap()).collect();
+    let mut nets: Vec<_> = (0..4)
+        .map(|_| backprop_oracle::run::network(&spec).unwrap())
+        .collect();
     let mut trainers: Vec<_> = nets
         .iter()
-        .map(|n| FastTrainer::new(n, 1, Kernels::Auto, 1))
+        .map(|n| FastStepper::new(n, 1, Kernels::Auto, 1))
         .collect();
     let mut i = 0;
     let t = median(reps, 50_000, || {
@@ -140,8 +142,8 @@ fn main() {
         ),
     ] {
         let spec = batch_spec(&sizes, batch);
-        let mut net = spec.network().unwrap();
-        let mut trainer = FastTrainer::new(&net, batch, Kernels::Auto, threads);
+        let mut net = backprop_oracle::run::network(&spec).unwrap();
+        let mut trainer = FastStepper::new(&net, batch, Kernels::Auto, threads);
         let flops: f64 =
             6.0 * batch as f64 * sizes.windows(2).map(|w| (w[0] * w[1]) as f64).sum::<f64>();
         // On a rayon worker, as `train_fast` runs the steps.

@@ -1,18 +1,25 @@
 //! The library's one error type.
 //!
-//! Every variant names the field (or file) and the problem, on one line, so the
-//! binary can print it with `{}` and exit. See [`Error::exit_code`] for the
-//! mapping to process exit codes used by the CLI.
+//! Every variant names the field (or file) and the problem. Library errors name
+//! fields and values the way a Rust caller wrote them (`spec.sizes[1]`,
+//! `CheckConfig.dual.rtol`, `Overrides.lr`), never command-line flags: the CLI maps
+//! the fields it set from a flag to that flag's name ([`Error::rename_field`]).
+//!
+//! Errors caused by the operating system or by a parser keep that error as their
+//! [`source`](std::error::Error::source). `{}` prints this error's own line; `{:#}`
+//! appends the chain of sources (`model.json: No such file or directory (os error 2)`),
+//! which is what the binary prints. See [`Error::exit_code`] for the process exit
+//! codes.
 
+use std::fmt;
 use std::path::PathBuf;
 
 /// Everything that can go wrong in `backprop-oracle`.
 #[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum Error {
     /// A parameter or spec field is out of range or inconsistent.
-    /// `field` is a path such as `spec.sizes[1]` or `--lr`.
-    #[error("{field}: {problem}")]
+    /// `field` is a path such as `spec.sizes[1]` or `CheckConfig.step`.
     InvalidParameter {
         /// Where the bad value is, e.g. `spec.activations[0]`.
         field: String,
@@ -20,26 +27,32 @@ pub enum Error {
         problem: String,
     },
 
-    /// A file could not be read or written.
-    #[error("{}: {problem}", path.display())]
+    /// The operating system could not open, read or write a file.
     Io {
         /// The file.
         path: PathBuf,
-        /// The operating system's message, or our own ("is a directory").
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// A file exists but cannot be used as it is (a folder, a device, too large, not
+    /// UTF-8, …).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
         problem: String,
     },
 
     /// A JSON document could not be parsed (syntax, types, unknown keys).
-    #[error("{what}: {problem}")]
     Json {
         /// What was being parsed, e.g. the spec file's path.
         what: String,
-        /// serde_json's one-line message, with line and column.
-        problem: String,
+        /// serde_json's error, with line and column.
+        source: serde_json::Error,
     },
 
     /// Training produced a non-finite loss or parameter.
-    #[error("training diverged at epoch {epoch}, sample {sample}: {what} is not finite")]
     Diverged {
         /// The epoch (0-based) in which it happened.
         epoch: usize,
@@ -59,6 +72,30 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::File`].
+    pub fn file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::File {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Json`].
+    pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+        Error::Json {
+            what: what.into(),
+            source,
+        }
+    }
+
     /// The process exit code the CLI uses for this error:
     /// 2 for bad input or usage, 3 for divergence.
     pub fn exit_code(&self) -> u8 {
@@ -67,7 +104,84 @@ impl Error {
             _ => 2,
         }
     }
+
+    /// The same error with an [`Error::InvalidParameter`] field renamed by `rename`
+    /// (which returns `None` to keep it). The CLI uses this to name flags.
+    pub fn rename_field(self, rename: impl FnOnce(&str) -> Option<String>) -> Self {
+        match self {
+            Error::InvalidParameter { field, problem } => Error::InvalidParameter {
+                field: rename(&field).unwrap_or(field),
+                problem,
+            },
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::InvalidParameter { field, problem } => write!(f, "{field}: {problem}")?,
+            Error::Io { path, .. } => write!(f, "{}", path.display())?,
+            Error::File { path, problem } => write!(f, "{}: {problem}", path.display())?,
+            Error::Json { what, .. } => write!(f, "{what}")?,
+            Error::Diverged {
+                epoch,
+                sample,
+                what,
+            } => write!(
+                f,
+                "training diverged at epoch {epoch}, sample {sample}: {what} is not finite"
+            )?,
+        }
+        if f.alternate() {
+            let mut source = std::error::Error::source(self);
+            while let Some(s) = source {
+                write!(f, ": {s}")?;
+                source = s.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Json { source, .. } => Some(source),
+            _ => None,
+        }
+    }
 }
 
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternate_form_appends_the_source_chain() {
+        let e = Error::io(
+            "model.json",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        );
+        assert_eq!(e.to_string(), "model.json");
+        assert_eq!(format!("{e:#}"), "model.json: gone");
+        assert!(std::error::Error::source(&e).is_some());
+        let e = Error::invalid("spec.lr", "must be > 0");
+        assert_eq!(format!("{e:#}"), "spec.lr: must be > 0");
+        assert!(std::error::Error::source(&e).is_none());
+    }
+
+    #[test]
+    fn rename_field_renames_only_invalid_parameters() {
+        let e = Error::invalid("Overrides.lr", "bad")
+            .rename_field(|f| (f == "Overrides.lr").then(|| "--lr".to_string()));
+        assert_eq!(e.to_string(), "--lr: bad");
+        let e = Error::invalid("spec.lr", "bad").rename_field(|_| None);
+        assert_eq!(e.to_string(), "spec.lr: bad");
+    }
+}

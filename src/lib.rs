@@ -14,18 +14,27 @@
 //! * Loss: MSE per sample, `L = mean_k (ŷ_k − y_k)²`, `∂L/∂ŷ = 2(ŷ − y)/m`.
 //!
 //! ## Module map
-//! * [`nn`]: activations, loss, dense layer, network, training.
-//! * [`scalar`]: the scalar trait the forward pass is generic over (f64, dual numbers).
-//! * [`rng`]: NumPy-compatible `RandomState` (MT19937 + legacy Gaussian).
-//! * [`spec`]: the JSON model spec, parsed and validated once.
-//! * [`cli`]: the subcommands behind the `backprop-oracle` binary.
-//! * [`error`]: the error type.
+//! The three jobs of the project, and the fast engine beside them:
+//! * [`nn`] — **teach**: activations, loss, kernels, the dense layer (forward generic
+//!   over the scalar beside the hand-derived backward), the network, and the one
+//!   training loop ([`nn::sgd`]) that drives a [`Stepper`](nn::sgd::Stepper).
+//! * [`engine`] — **fast**: the allocation-free stepper, pinned bit for bit to `nn`.
+//! * [`check`] — **check**: the gradient checker (dual numbers, finite differences,
+//!   triage), the network adapter and the catalogue of injectable bugs.
+//! * [`oracle`] — **oracle**: trajectories for ports, their schema, export and compare.
+//!
+//! Shared ground: [`run`] (a spec, an engine and an observer joined into a run),
+//! [`io`] (the spec, `.npy`/`.npz`, JSON), [`scalar`] (what the forward pass is generic
+//! over), [`rng`] (NumPy's `RandomState`), [`tolerance`] and [`error`]. The `cli`
+//! module (cargo feature `cli`, on by default) is the binary's front end and the only
+//! code that knows flag names; `default-features = false` leaves the library without
+//! clap, indicatif and plotters.
 //!
 //! ## Example: the article's run
 //! ```
-//! use backprop_oracle::spec::Spec;
-//! let spec = Spec::article();
-//! let run = spec.train(&mut ()).unwrap();
+//! use backprop_oracle::io::spec::Spec;
+//! use backprop_oracle::run::{train, Engine};
+//! let run = train(&Spec::article(), Engine::Reference, &mut ()).unwrap();
 //! assert_eq!(format!("{:.4}", run.loss[0]), "10.8979");
 //! assert_eq!(format!("{:.4}", run.loss[900]), "0.0573");
 //! ```
@@ -33,18 +42,20 @@
 #![warn(missing_docs)]
 
 pub mod check;
+#[cfg(feature = "cli")]
 pub mod cli;
+pub mod engine;
 pub mod error;
+pub mod io;
 pub mod nn;
-pub mod npy;
 pub mod oracle;
-pub mod plot;
 pub mod rng;
+pub mod run;
 pub mod scalar;
-pub mod spec;
+pub mod tolerance;
 
 pub use error::{Error, Result};
 pub use nn::activation::Activation;
 pub use nn::loss::Loss;
 pub use nn::network::Network;
-pub use nn::train::{train, TrainConfig};
+pub use nn::sgd::{train, TrainConfig};

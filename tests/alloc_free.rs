@@ -4,8 +4,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use backprop_oracle::nn::fast::{FastTrainer, Kernels};
-use backprop_oracle::spec::Spec;
+use backprop_oracle::engine::{FastStepper, Kernels};
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::Activation::{Identity, Relu, Sigmoid, Tanh};
 use ndarray::s;
 
@@ -32,10 +32,10 @@ static GLOBAL: Counting = Counting;
 
 /// Allocations made by `steps` epochs of fast training after one warm-up epoch.
 fn allocations_per_epoch(spec: &Spec, kernels: Kernels, threads: usize) -> usize {
-    let mut net = spec.network().unwrap();
+    let mut net = backprop_oracle::run::network(spec).unwrap();
     let n = spec.x.nrows();
     let bs = spec.batch_size.min(n);
-    let mut trainer = FastTrainer::new(&net, bs, kernels, threads);
+    let mut trainer = FastStepper::new(&net, bs, kernels, threads);
     let mut epoch = |net: &mut backprop_oracle::Network| {
         for first in (0..n).step_by(bs) {
             let last = (first + bs).min(n);

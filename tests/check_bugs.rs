@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use backprop_oracle::check::bugs::Bug;
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
-use backprop_oracle::spec::Spec;
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::Activation::{Relu, Sigmoid, Tanh};
 
 /// 3-4-3-2 relu/tanh/sigmoid, 6 samples in batches of 2: every bug can show here.

@@ -22,8 +22,9 @@
 
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::CheckConfig;
+use backprop_oracle::io::spec::Spec;
+use backprop_oracle::nn::sgd::Reference;
 use backprop_oracle::rng::RandomState;
-use backprop_oracle::spec::Spec;
 use backprop_oracle::{train, Activation, Error, Loss, TrainConfig};
 use ndarray::{s, Array2};
 use std::collections::HashMap;
@@ -97,7 +98,7 @@ fn gradient_scales(spec: &Spec, at_epochs: &[usize]) -> HashMap<String, f64> {
         let e = scales.entry(name).or_insert(0.0);
         *e = e.max(m);
     };
-    let mut net = spec.network().expect("network");
+    let mut net = backprop_oracle::run::network(spec).expect("network");
     let mut trained = 0;
     for &epoch in at_epochs {
         if epoch > trained {
@@ -105,7 +106,15 @@ fn gradient_scales(spec: &Spec, at_epochs: &[usize]) -> HashMap<String, f64> {
                 epochs: epoch - trained,
                 ..spec.train_config()
             };
-            train(&mut net, spec.x.view(), spec.y.view(), &cfg, &mut ()).expect("training");
+            train(
+                &mut net,
+                spec.x.view(),
+                spec.y.view(),
+                &cfg,
+                &mut Reference::default(),
+                &mut (),
+            )
+            .expect("training");
             trained = epoch;
         }
         let n = spec.x.nrows();

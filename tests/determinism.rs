@@ -351,7 +351,7 @@ fn same_command_same_bytes_with_one_and_two_threads() {
 fn the_gemm_scenario_really_takes_the_gemm_path() {
     // 64·128·64 multiply-adds per product, over the fast trainer's small-layer limit,
     // so `Kernels::Auto` uses the GEMM; `--reference` (no GEMM) rounds differently.
-    const { assert!(64 * 128 * 64 > backprop_oracle::nn::fast::SMALL_LAYER) };
+    const { assert!(64 * 128 * 64 > backprop_oracle::engine::SMALL_LAYER) };
     let s = Scratch::new("gemm_path");
     let sc = gemm_scenario();
     let auto = run_once(&s, &sc, 2, 0);

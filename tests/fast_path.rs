@@ -4,23 +4,22 @@
 
 mod common;
 
+use backprop_oracle::engine::{FastStepper, Kernels};
 use backprop_oracle::error::Error;
-use backprop_oracle::nn::fast::{train_fast, FastTrainer, Kernels};
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::nn::network::Network;
-use backprop_oracle::spec::Spec;
+use backprop_oracle::run::{train_network, Engine};
 use common::{parity_names, parity_spec, rel_err};
 use ndarray::s;
 
 fn fast_train(spec: &Spec, kernels: Kernels, threads: usize) -> Result<(Vec<f64>, Network), Error> {
-    let mut net = spec.network().unwrap();
-    let loss = train_fast(
+    let mut net = backprop_oracle::run::network(spec).unwrap();
+    let loss = train_network(
         &mut net,
-        spec.x.view(),
-        spec.y.view(),
-        &spec.train_config(),
-        kernels,
-        threads,
-        &mut |_, _| {},
+        spec,
+        spec.train_config(),
+        Engine::Fast { kernels, threads },
+        &mut (),
     )?;
     Ok((loss, net))
 }
@@ -61,7 +60,9 @@ fn max_param_rel(a: &Network, b: &Network) -> f64 {
 fn reference_and_auto_kernels_reproduce_the_reference_path_bit_for_bit() {
     for name in parity_names() {
         let spec = parity_spec(&common::fixture_json(&format!("parity/{name}.json")));
-        let reference = spec.train(&mut ()).unwrap();
+        let reference =
+            backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
+                .unwrap();
         for kernels in [Kernels::Reference, Kernels::Auto] {
             let (loss, net) = fast_run(&spec, kernels, 1);
             assert_eq!(loss, reference.loss, "{name} {kernels:?}: epoch losses");
@@ -82,18 +83,18 @@ fn gemm_kernels_agree_with_the_reference_within_1e_12_per_step() {
         let b = spec.batch_size.min(spec.x.nrows());
         let (xb, yb) = (spec.x.slice(s![..b, ..]), spec.y.slice(s![..b, ..]));
         // A point inside training, not only the initialisation.
-        let mut start = spec.network().unwrap();
+        let mut start = backprop_oracle::run::network(&spec).unwrap();
         let cfg = backprop_oracle::TrainConfig {
             epochs: 3,
             ..spec.train_config()
         };
-        backprop_oracle::train(&mut start, spec.x.view(), spec.y.view(), &cfg, &mut ()).unwrap();
+        train_network(&mut start, &spec, cfg, Engine::Reference, &mut ()).unwrap();
 
         let mut reference = start.clone();
-        let (_, losses, _) = reference.train_step(xb, yb, spec.lr, None, false);
+        let (_, losses, _) = reference.train_step(xb, yb, spec.lr, false);
         for threads in [1, 2] {
             let mut fast = start.clone();
-            let mut trainer = FastTrainer::new(&fast, b, Kernels::Gemm, threads);
+            let mut trainer = FastStepper::new(&fast, b, Kernels::Gemm, threads);
             let (sum, finite) = trainer.step(&mut fast, xb, yb, spec.lr);
             assert!(finite);
             assert!(rel_err(sum, losses.sum()) <= 1e-12, "{name}: step loss");
@@ -189,7 +190,12 @@ fn tiny_shapes_reproduce_the_reference_path_bit_for_bit() {
                 batch_size,
                 ..Spec::article()
             };
-            let reference = spec.train(&mut ()).unwrap();
+            let reference = backprop_oracle::run::train(
+                &spec,
+                backprop_oracle::run::Engine::Reference,
+                &mut (),
+            )
+            .unwrap();
             let (loss, net) = fast_run(&spec, Kernels::Auto, 1);
             let what = format!("{sizes:?} {activations:?} B={batch_size}");
             assert_eq!(loss, reference.loss, "{what}: epoch losses");
@@ -221,7 +227,10 @@ fn weight_overflow_is_caught_on_every_path_like_the_reference() {
         batch_size: 8,
         ..Spec::article()
     };
-    let reference = spec.train(&mut ()).unwrap_err().to_string();
+    let reference =
+        backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
+            .unwrap_err()
+            .to_string();
     assert!(
         reference.contains("diverged at epoch 0, sample 0") && reference.contains(".W["),
         "{reference}"

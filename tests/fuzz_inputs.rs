@@ -15,10 +15,11 @@ use std::time::Instant;
 
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::Tolerance;
-use backprop_oracle::npy::f64_from_npy_bytes;
-use backprop_oracle::oracle::compare::{compare, from_json, reference_spec};
+use backprop_oracle::io::npy::f64_from_npy_bytes;
+use backprop_oracle::io::spec::{Overrides, Spec};
+use backprop_oracle::oracle::candidate::from_json;
+use backprop_oracle::oracle::compare::{compare, reference_spec};
 use backprop_oracle::rng::RandomState;
-use backprop_oracle::spec::{Overrides, Spec};
 use serde_json::{json, Map, Value};
 
 /// Cases per part.
@@ -330,7 +331,9 @@ fn fuzz_specs(cases: usize) -> SpecStats {
             st.skipped += 1;
             continue;
         }
-        if let Some(run) = st.train.run(shown, || spec.train(&mut ())) {
+        if let Some(run) = st.train.run(shown, || {
+            backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
+        }) {
             assert_eq!(run.loss.len(), spec.epochs, "{text}");
             assert!(
                 run.loss.iter().all(|l| l.is_finite()),

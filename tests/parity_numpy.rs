@@ -31,8 +31,7 @@ fn check(name: &str) -> MaxErr {
     });
     let tol = if smooth { 1e-9 } else { 1e-12 };
 
-    let run = spec
-        .train(&mut ())
+    let run = backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
 
     for (k, ((w, b), layer)) in params(&fixture["initial"])

@@ -10,7 +10,7 @@
 
 mod common;
 
-use backprop_oracle::spec::Spec;
+use backprop_oracle::io::spec::Spec;
 use backprop_oracle::Network;
 use std::fmt::Write;
 
@@ -28,7 +28,8 @@ fn params(out: &mut String, label: &str, net: &Network) {
 #[test]
 fn seeded_article_run_is_pinned() {
     let spec = Spec::article();
-    let run = spec.train(&mut ()).expect("the article's run trains");
+    let run = backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
+        .expect("the article's run trains");
     // The pinned numbers are NumPy's: the same bits as the independent NumPy run
     // (tests/fixtures/parity/article.json, `python3 scripts/gen_parity_fixtures.py`).
     let numpy: Vec<f64> =

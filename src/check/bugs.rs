@@ -1,11 +1,23 @@
-//! A catalogue of classic backprop mistakes that can be injected into the real
-//! backward pass and update (`--inject-bug NAME`), to show that the checker catches
-//! each one and names the tensors it corrupts.
+//! A catalogue of classic backprop mistakes (`--inject-bug NAME`), to show that the
+//! checker catches each one and names the tensors it corrupts — and, for the oracle, to
+//! name the mistake a port made.
 //!
-//! The injection points are marked `Bug::` in `nn/dense.rs`, `nn/network.rs` and
-//! `nn/train.rs`; with no bug injected those branches are never taken.
+//! Each mistake is a *variant* of the backward pass or the update built here from the
+//! public pieces of [`crate::nn`]: [`Dense::grad_z`], [`Dense::grad_w`],
+//! [`Dense::grad_b`], [`Dense::grad_x`], [`Dense::descend`], the loss derivative and the
+//! kernels, composed the wrong way. The teaching code itself carries no hook for them.
+//! [`backward`] and [`train_step`] are the network's backward pass and training step
+//! with a bug injected (with `None`, exactly [`Network::backward`] and
+//! [`Network::train_step`]); [`Buggy`] is a [`Stepper`] that trains with one.
 
-use crate::error::{Error, Result};
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+
+use crate::nn::activation::Activation;
+use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
+use crate::nn::kernels;
+use crate::nn::loss::Loss;
+use crate::nn::network::{Forward, Gradients, Network};
+use crate::nn::sgd::{Detail, Outcome, Stepper};
 
 /// A classic backprop mistake.
 #[non_exhaustive]
@@ -55,7 +67,7 @@ impl Bug {
         Bug::StaleWeights,
     ];
 
-    /// The name used by `--inject-bug`.
+    /// The bug's name in the catalogue, e.g. `stale-weights`.
     pub fn name(self) -> &'static str {
         match self {
             Bug::DwTransposed => "dw-transposed",
@@ -110,19 +122,488 @@ impl Bug {
         }
     }
 
-    /// Parses `--inject-bug NAME`.
-    pub fn parse(name: &str) -> Result<Bug> {
-        Bug::ALL
-            .into_iter()
-            .find(|b| b.name() == name)
-            .ok_or_else(|| {
-                Error::invalid(
-                    "--inject-bug",
-                    format!(
-                        "unknown bug {name:?}; --list-bugs shows the {} names",
-                        Bug::ALL.len()
-                    ),
-                )
-            })
+    /// The bug called `name` ([`Bug::name`]), if there is one.
+    pub fn from_name(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// The network's backward pass ([`Network::backward`]) with `bug` injected.
+pub fn backward(
+    net: &Network<f64>,
+    fwd: &Forward<f64>,
+    y: ArrayView2<f64>,
+    want_input_grad: bool,
+    bug: Option<Bug>,
+) -> Gradients {
+    let Some(bug) = bug else {
+        return net.backward(fwd, y, want_input_grad);
+    };
+    let d_output = loss_derivative(net.loss, fwd.output(), y, bug);
+    let mut layers: Vec<DenseGrad> = Vec::with_capacity(net.layers.len());
+    let mut da = d_output.clone();
+    for (k, layer) in net.layers.iter().enumerate().rev() {
+        let want_dx = k > 0 || want_input_grad;
+        let g = layer_backward(
+            layer,
+            fwd.layer_input(k),
+            &fwd.layers[k],
+            da.view(),
+            want_dx,
+            bug,
+        );
+        if let Some(dx) = &g.dx {
+            da = dx.clone();
+        }
+        layers.push(g);
+    }
+    layers.reverse();
+    Gradients { d_output, layers }
+}
+
+/// One training step ([`Network::train_step`]) with `bug` injected: forward, losses,
+/// the buggy backward, and the update — or, for [`Bug::StaleWeights`], each layer
+/// updated as soon as its gradient is known, before back-propagating through it.
+pub fn train_step(
+    net: &mut Network<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    lr: f64,
+    bug: Option<Bug>,
+    want_input_grad: bool,
+) -> (Forward<f64>, Array1<f64>, Gradients) {
+    let Some(bug) = bug else {
+        return net.train_step(x, y, lr, want_input_grad);
+    };
+    let fwd = net.forward(x);
+    let losses = net.sample_losses(&fwd, y);
+    if bug == Bug::StaleWeights {
+        let grads = stale_weights_backward(net, &fwd, y, lr, want_input_grad);
+        return (fwd, losses, grads);
+    }
+    let grads = backward(net, &fwd, y, want_input_grad, Some(bug));
+    for (layer, g) in net.layers.iter_mut().zip(&grads.layers) {
+        update(layer, g, lr, bug);
+    }
+    (fwd, losses, grads)
+}
+
+/// [`Bug::StaleWeights`]: for `k = L−1 … 0`, layer `k`'s gradients, then its update,
+/// then `dX = dZ·W` with the *updated* `W` handed to the layer below.
+fn stale_weights_backward(
+    net: &mut Network<f64>,
+    fwd: &Forward<f64>,
+    y: ArrayView2<f64>,
+    lr: f64,
+    want_input_grad: bool,
+) -> Gradients {
+    let d_output = net.loss.batch_derivative(fwd.output(), y);
+    let mut da = d_output.clone();
+    let mut layers = Vec::with_capacity(net.layers.len());
+    for k in (0..net.layers.len()).rev() {
+        let layer = &mut net.layers[k];
+        let mut g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), false);
+        layer.descend(g.dw.view(), g.db.view(), lr);
+        if k > 0 || want_input_grad {
+            let dx = layer.grad_x(g.dz.view());
+            da = dx.clone();
+            g.dx = Some(dx);
+        }
+        layers.push(g);
+    }
+    layers.reverse();
+    Gradients { d_output, layers }
+}
+
+/// `∂L̄/∂Ŷ (B, m)` as a buggy port computes it ([`Loss::batch_derivative`] otherwise).
+fn loss_derivative(
+    loss: Loss,
+    y_hat: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    bug: Bug,
+) -> Array2<f64> {
+    let (b, m) = y_hat.dim();
+    let dl = |p: f64, t: f64| match bug {
+        Bug::MseWithoutTwo => (p - t) / m as f64,
+        Bug::MseWithoutSize => 2.0 * (p - t),
+        _ => loss.derivative(p, t, m),
+    };
+    let batch = match bug {
+        Bug::BatchSumNotMean => 1.0,
+        _ => b as f64,
+    };
+    let mut d = Array2::zeros((b, m));
+    Zip::from(&mut d)
+        .and(&y_hat)
+        .and(&y)
+        .for_each(|d, &p, &t| *d = dl(p, t) / batch);
+    d
+}
+
+/// One layer's backward ([`Dense::backward`]) as a buggy port computes it: its own
+/// `act'`, a transposed `dW`, an unsummed `db` or an untransposed `dX`.
+fn layer_backward(
+    layer: &Dense<f64>,
+    x: ArrayView2<f64>,
+    out: &DenseOutput<f64>,
+    da: ArrayView2<f64>,
+    want_dx: bool,
+    bug: Bug,
+) -> DenseGrad {
+    let act = layer.activation;
+    let dz = match bug {
+        Bug::ReluMaskInverted | Bug::DerivativeOfA | Bug::ActivationDerivativeDropped => {
+            let mut dz = Array2::zeros(da.raw_dim());
+            Zip::from(&mut dz)
+                .and(&da)
+                .and(&out.z)
+                .and(&out.a)
+                .for_each(|dz, &da, &z, &a| *dz = da * buggy_derivative(bug, act, z, a));
+            dz
+        }
+        _ => layer.grad_z(out, da),
+    };
+    let dw = match bug {
+        Bug::DwTransposed => kernels::grad_weights(x, dz.view()),
+        _ => Dense::grad_w(dz.view(), x),
+    };
+    let db = match bug {
+        Bug::BiasNotSummed => dz.row(0).to_owned(),
+        _ => Dense::grad_b(dz.view()),
+    };
+    let dx = want_dx.then(|| grad_x(layer, dz.view(), bug));
+    DenseGrad { dz, dw, db, dx }
+}
+
+/// `dX` as a buggy port computes it: [`Bug::DxNoTranspose`] reads `W`'s row-major
+/// buffer as `(in, out)` (`W.reshape(in, out) @ dz`), everything else is
+/// [`Dense::grad_x`].
+fn grad_x(layer: &Dense<f64>, dz: ArrayView2<f64>, bug: Bug) -> Array2<f64> {
+    match bug {
+        Bug::DxNoTranspose => {
+            let (out, n) = layer.w.dim();
+            let wre = Array2::from_shape_fn((n, out), |(j, i)| {
+                let flat = j * out + i;
+                layer.w[[flat / n, flat % n]]
+            });
+            kernels::grad_input(dz, wre.t())
+        }
+        _ => layer.grad_x(dz),
+    }
+}
+
+/// `act'` as a buggy backward computes it.
+fn buggy_derivative(bug: Bug, act: Activation, z: f64, a: f64) -> f64 {
+    match bug {
+        Bug::ReluMaskInverted if act.is_piecewise() => {
+            let right = act.derivative(1.0);
+            let left = act.derivative(-1.0);
+            if z > 0.0 {
+                left
+            } else {
+                right
+            }
+        }
+        Bug::DerivativeOfA => act.derivative(a),
+        Bug::ActivationDerivativeDropped => 1.0,
+        _ => act.derivative(z),
+    }
+}
+
+/// The update as a buggy port applies it: [`Bug::UpdatePlus`] climbs the gradient; a
+/// gradient of the wrong shape (from [`Bug::DwTransposed`]) is applied element by
+/// element in memory order, as a NumPy port with a reshape would; otherwise
+/// [`Dense::descend`].
+fn update(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Bug) {
+    if bug == Bug::UpdatePlus {
+        layer.descend(g.dw.view(), g.db.view(), -lr);
+    } else if layer.w.dim() == g.dw.dim() {
+        layer.descend(g.dw.view(), g.db.view(), lr);
+    } else {
+        for (w, &d) in layer.w.iter_mut().zip(g.dw.iter()) {
+            *w -= lr * d;
+        }
+        layer.b.zip_mut_with(&g.db, |b, &d| *b -= lr * d);
+    }
+}
+
+/// A [`Stepper`] that trains with a bug injected ([`train_step`]); with `None` it is
+/// the reference stepper.
+#[derive(Debug, Default)]
+pub struct Buggy {
+    /// The injected bug.
+    pub bug: Option<Bug>,
+    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+}
+
+impl Buggy {
+    /// A stepper with `bug` injected.
+    pub fn new(bug: Option<Bug>) -> Self {
+        Buggy { bug, last: None }
+    }
+}
+
+impl Stepper for Buggy {
+    fn step(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        record: bool,
+    ) -> Outcome<'_> {
+        let step = train_step(net, x, y, lr, self.bug, record);
+        let finite = net.first_non_finite().is_none();
+        let (forward, losses, grads) = self.last.insert(step);
+        Outcome {
+            losses: losses.view(),
+            finite,
+            detail: Some(Detail { forward, grads }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::activation::Activation::Identity;
+    use ndarray::array;
+
+    /// Pins the exact values of the loss-derivative bug injections (`mse-without-2`,
+    /// `mse-without-size`, `batch-sum-not-mean`) next to the correct `∂L̄/∂Ŷ`, so that
+    /// mutation testing can kill mutants inside those deliberately wrong arms.
+    ///
+    /// A (B = 2, m = 2) batch with dyadic values, so every result is exact:
+    /// `ŷ = [[5, 10], [0, 16]]`, `y = [[1, 2], [4, 8]]`, hence
+    /// `ŷ − y = [[4, 8], [−4, 8]]`. The values are chosen so that each wrong operator
+    /// gives something else: `ŷ + y = [[6, 12], [4, 24]]` and `ŷ / y = [[5, 5], [0, 2]]`
+    /// differ from `ŷ − y` everywhere, `m = 2 ≠ 1` so `/ m` ≠ `· m`, and no `ŷ − y` is
+    /// `2` or `±1`, so `2·d` ≠ `2 + d` and `2·d` ≠ `2 / d`.
+    #[test]
+    fn batch_derivative_bug_injections_have_their_exact_values() {
+        let y_hat = array![[5.0, 10.0], [0.0, 16.0]];
+        let y = array![[1.0, 2.0], [4.0, 8.0]];
+        let d = |bug: Option<Bug>| match bug {
+            None => Loss::Mse.batch_derivative(y_hat.view(), y.view()),
+            Some(bug) => loss_derivative(Loss::Mse, y_hat.view(), y.view(), bug),
+        };
+
+        // Correct: 2(ŷ − y)/m/B = 2·[[4, 8], [−4, 8]]/2/2 = [[2, 4], [−2, 4]].
+        assert_eq!(d(None), array![[2.0, 4.0], [-2.0, 4.0]]);
+        // mse-without-2: (ŷ − y)/m/B = [[4, 8], [−4, 8]]/2/2 = [[1, 2], [−1, 2]].
+        // (Mutants: (ŷ − y)·m/B = [[4, 8], [−4, 8]]; (ŷ + y)/4 = [[1.5, 3], [1, 6]];
+        // (ŷ / y)/4 = [[1.25, 1.25], [0, 0.5]].)
+        assert_eq!(d(Some(Bug::MseWithoutTwo)), array![[1.0, 2.0], [-1.0, 2.0]]);
+        // mse-without-size: 2(ŷ − y)/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
+        // (Mutants: (2 + (ŷ − y))/2 = [[3, 5], [−1, 5]]; (2/(ŷ − y))/2 =
+        // [[0.25, 0.125], [−0.25, 0.125]]; 2(ŷ + y)/2 = [[6, 12], [4, 24]];
+        // 2(ŷ / y)/2 = [[5, 5], [0, 2]].)
+        assert_eq!(
+            d(Some(Bug::MseWithoutSize)),
+            array![[4.0, 8.0], [-4.0, 8.0]]
+        );
+        // batch-sum-not-mean: 2(ŷ − y)/m, no 1/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
+        assert_eq!(
+            d(Some(Bug::BatchSumNotMean)),
+            array![[4.0, 8.0], [-4.0, 8.0]]
+        );
+        // A bug that does not touch the loss leaves ∂L̄/∂Ŷ correct.
+        assert_eq!(d(Some(Bug::DwTransposed)), array![[2.0, 4.0], [-2.0, 4.0]]);
+    }
+
+    /// Pins the exact value of the `dx-no-transpose` bug injection, so that mutation
+    /// testing can kill mutants inside that deliberately wrong branch.
+    ///
+    /// `W = [[1, 2, 3], [4, 5, 6]]` (out = 2, in = 3); its row-major buffer
+    /// `[1, 2, 3, 4, 5, 6]` read as `(in, out) = (3, 2)` is `[[1, 2], [3, 4], [5, 6]]`
+    /// (entry `(j, i)` is buffer element `j·out + i`). With `dz = [[1, 10]]` the buggy
+    /// `dx = W.reshape(3, 2) @ dz` is
+    /// `[1·1 + 2·10, 3·1 + 4·10, 5·1 + 6·10] = [21, 43, 65]`,
+    /// where the correct `Wᵀ·dz` is `[1 + 40, 2 + 50, 3 + 60] = [41, 52, 63]`.
+    /// The index mutants read other elements: `j + out + i` reads buffer elements
+    /// `[2, 3], [3, 4], [4, 5]` → `[3 + 40, 4 + 50, 5 + 60] = [43, 54, 65]`, and
+    /// `j / out + i` reads `[0, 1], [0, 1], [1, 2]` → `[1 + 20, 1 + 20, 2 + 30] = [21, 21, 32]`.
+    #[test]
+    fn dx_no_transpose_injection_reads_w_reshaped() {
+        let l = Dense {
+            w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+            b: array![0.0, 0.0],
+            activation: Activation::Identity,
+        };
+        let dz = array![[1.0, 10.0]];
+        assert_eq!(
+            grad_x(&l, dz.view(), Bug::DxNoTranspose),
+            array![[21.0, 43.0, 65.0]]
+        );
+        assert_eq!(l.grad_x(dz.view()), array![[41.0, 52.0, 63.0]]);
+    }
+
+    /// Pins the act' each injected bug computes (so mutation testing can kill mutants
+    /// in `buggy_derivative`). Hand values: relu' = 1 for z > 0 else 0 (0 at the kink),
+    /// leaky_relu' = 1 or 0.01; σ'(0.5) = e^(−0.5)/(1 + e^(−0.5))² = 0.2350037122015945
+    /// (Python `math`), σ'(0) = 1/4; tanh'(0) = 1, tanh'(±1) = 0.41997434161402614.
+    #[test]
+    fn buggy_derivatives_have_their_exact_values() {
+        use Activation::{LeakyRelu, Relu, Sigmoid, Tanh};
+        use Bug::*;
+        // relu-mask-inverted: the mask flips, also at the kink (z = 0 takes the right side).
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, 2.0, 2.0), 0.0);
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, -2.0, 0.0), 1.0);
+        assert_eq!(buggy_derivative(ReluMaskInverted, Relu, 0.0, 0.0), 1.0);
+        assert_eq!(
+            buggy_derivative(ReluMaskInverted, LeakyRelu, 2.0, 2.0),
+            0.01
+        );
+        assert_eq!(
+            buggy_derivative(ReluMaskInverted, LeakyRelu, -2.0, -0.02),
+            1.0
+        );
+        // ... and leaves smooth activations alone: tanh'(0) = 1, not tanh'(±1).
+        assert_eq!(buggy_derivative(ReluMaskInverted, Tanh, 0.0, 0.0), 1.0);
+        // derivative-of-a: σ'(a) with a = σ(0) = 0.5, instead of σ'(0) = 0.25.
+        let v = buggy_derivative(DerivativeOfA, Sigmoid, 0.0, 0.5);
+        assert!((v - 0.2350037122015945).abs() <= 1e-16, "{v}");
+        // activation-derivative-dropped: 1 where relu' is 0.
+        assert_eq!(
+            buggy_derivative(ActivationDerivativeDropped, Relu, -3.0, 0.0),
+            1.0
+        );
+        // Every other bug leaves act'(z) alone: relu'(−3) = 0, tanh'(1).
+        assert_eq!(buggy_derivative(UpdatePlus, Relu, -3.0, 0.0), 0.0);
+        assert_eq!(buggy_derivative(UpdatePlus, Relu, 3.0, 3.0), 1.0);
+        let v = buggy_derivative(MseWithoutTwo, Tanh, 1.0, 0.7615941559557649);
+        // (4e/(1 + e)² with e = exp(−2) rounds a few ulps away from 1 − tanh²(1).)
+        assert!((v - 0.41997434161402614).abs() <= 1e-14, "{v}");
+    }
+
+    /// Pins the exact update of the `dw-transposed` bug injection (the element-by-element
+    /// update that only a mis-shaped dW reaches), so that mutation testing can kill
+    /// mutants in that branch of `update`.
+    ///
+    /// One identity layer, out = 2, in = 3, `W = [[1, 2, 3], [4, 5, 6]]`, `b = 0`;
+    /// `x = [[1, 2, 3]]`, `y = [[12, 29]]`, `lr = 0.5`:
+    /// * `ŷ = W·x = [1 + 4 + 9, 4 + 10 + 18] = [14, 32]`;
+    ///   `dŷ = 2(ŷ − y)/m/B = 2·[2, 3]/2/1 = [2, 3] = dz` (identity).
+    /// * buggy `dW = outer(x, dz)`, shape (3, 2): `[[2, 3], [4, 6], [6, 9]]`, memory order
+    ///   `[2, 3, 4, 6, 6, 9]`; `db = dz = [2, 3]`.
+    /// * applied to W's buffer `[1, 2, 3, 4, 5, 6]` element by element:
+    ///   `lr·dW = [1, 1.5, 2, 3, 3, 4.5]`, new `W = [0, 0.5, 1, 1, 2, 1.5]`
+    ///   = `[[0, 0.5, 1], [1, 2, 1.5]]`; `b = [0 − 1, 0 − 1.5] = [−1, −1.5]`.
+    ///
+    /// (The correct step would give `W − 0.5·[[2, 4, 6], [3, 6, 9]] = [[0, 0, 0], [2.5, 2, 1.5]]`.)
+    /// No `lr·d` is `±1` everywhere and no `d` is `±1`, so `w − s·(lr·d)` differs from
+    /// `w + …`, `w / …`, `w − (s + lr·d)`, `w − s/(lr·d)`, `w − s·(lr + d)`, `w − s·(lr/d)`.
+    #[test]
+    fn dw_transposed_injection_updates_w_in_memory_order() {
+        let (mut net, x, y) = one_layer_2x3();
+        let (fwd, _, g) = train_step(
+            &mut net,
+            x.view(),
+            y.view(),
+            0.5,
+            Some(Bug::DwTransposed),
+            false,
+        );
+        assert_eq!(fwd.output(), array![[14.0, 32.0]]);
+        assert_eq!(g.layers[0].dw, array![[2.0, 3.0], [4.0, 6.0], [6.0, 9.0]]);
+        assert_eq!(net.layers[0].w, array![[0.0, 0.5, 1.0], [1.0, 2.0, 1.5]]);
+        assert_eq!(net.layers[0].b, array![-1.0, -1.5]);
+    }
+
+    /// A 2×3 identity layer, `W = [[1, 2, 3], [4, 5, 6]]`, `b = 0`, with one sample
+    /// `x = [1, 2, 3]`, `y = [12, 29]`: `ŷ = [14, 32]`, `dZ = 2(ŷ − y)/2 = [2, 3]`.
+    fn one_layer_2x3() -> (Network<f64>, Array2<f64>, Array2<f64>) {
+        let net = Network {
+            layers: vec![Dense {
+                w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
+                b: array![0.0, 0.0],
+                activation: Identity,
+            }],
+            loss: Loss::Mse,
+        };
+        (net, array![[1.0, 2.0, 3.0]], array![[12.0, 29.0]])
+    }
+
+    /// Pins the exact update of the `update-plus` bug injection (`W ← W + lr·dW`), so
+    /// that mutation testing can kill mutants in its sign in `update`.
+    ///
+    /// The layer, batch and gradients of `dw_transposed_injection_updates_w_in_memory_order`
+    /// (`dz = [2, 3]`, `x = [1, 2, 3]`), with the correct `dW = outer(dz, x) =
+    /// [[2, 4, 6], [3, 6, 9]]` and `db = [2, 3]`; `lr = 0.5`:
+    /// `W = [[1, 2, 3], [4, 5, 6]] + [[1, 2, 3], [1.5, 3, 4.5]] = [[2, 4, 6], [5.5, 8, 10.5]]`,
+    /// `b = [0 + 1, 0 + 1.5] = [1, 1.5]` (descent would give `[[0, 0, 0], [2.5, 2, 1.5]]`,
+    /// `[−1, −1.5]`).
+    #[test]
+    fn update_plus_injection_climbs_the_gradient() {
+        let (mut net, x, y) = one_layer_2x3();
+        let (_, _, g) = train_step(
+            &mut net,
+            x.view(),
+            y.view(),
+            0.5,
+            Some(Bug::UpdatePlus),
+            false,
+        );
+        assert_eq!(g.layers[0].dw, array![[2.0, 4.0, 6.0], [3.0, 6.0, 9.0]]);
+        assert_eq!(net.layers[0].w, array![[2.0, 4.0, 6.0], [5.5, 8.0, 10.5]]);
+        assert_eq!(net.layers[0].b, array![1.0, 1.5]);
+    }
+
+    /// Pins the exact values of the `stale-weights` bug injection, so that mutation
+    /// testing can kill mutants in `stale_weights_backward`: each layer is updated
+    /// first, and the dX it hands down is computed with the *updated* W; layer 0's dX
+    /// is computed only when asked for.
+    ///
+    /// A 1-1-1 identity net, `W0 = [[1]]`, `W1 = [[2]]`, `b = 0`; `x = [[3]]`, `y = [[2]]`,
+    /// `lr = 0.125`:
+    /// * forward: `a1 = 1·3 = 3`, `ŷ = 2·3 = 6`; `dŷ = 2(6 − 2)/1/1 = 8`.
+    /// * layer 1: `dz1 = 8`, `dW1 = 8·3 = 24`, `db1 = 8`; updated `W1 = 2 − 0.125·24 = −1`,
+    ///   `b1 = 0 − 0.125·8 = −1`; stale `dX1 = 8·(−1) = −8` (with the old W1 it would be 16).
+    /// * layer 0: `dz0 = −8`, `dW0 = −8·3 = −24`, `db0 = −8`; updated
+    ///   `W0 = 1 − 0.125·(−24) = 4`, `b0 = 0 − 0.125·(−8) = 1`; stale `dX0 = −8·4 = −32`
+    ///   (with the old W0 it would be −8) — only with `want_input_grad`.
+    #[test]
+    fn stale_weights_injection_back_propagates_through_updated_weights() {
+        let net = Network {
+            layers: vec![
+                Dense {
+                    w: array![[1.0]],
+                    b: array![0.0],
+                    activation: Identity,
+                },
+                Dense {
+                    w: array![[2.0]],
+                    b: array![0.0],
+                    activation: Identity,
+                },
+            ],
+            loss: Loss::Mse,
+        };
+        let (x, y) = (array![[3.0]], array![[2.0]]);
+        for want_input_grad in [false, true] {
+            let mut n = net.clone();
+            let (_, _, g) = train_step(
+                &mut n,
+                x.view(),
+                y.view(),
+                0.125,
+                Some(Bug::StaleWeights),
+                want_input_grad,
+            );
+            assert_eq!(g.d_output, array![[8.0]]);
+            assert_eq!(g.layers[1].dz, array![[8.0]]);
+            assert_eq!(g.layers[1].dw, array![[24.0]]);
+            assert_eq!(g.layers[1].db, array![8.0]);
+            assert_eq!(g.layers[1].dx, Some(array![[-8.0]]));
+            assert_eq!(g.layers[0].dz, array![[-8.0]]);
+            assert_eq!(g.layers[0].dw, array![[-24.0]]);
+            assert_eq!(g.layers[0].db, array![-8.0]);
+            let dx0 = want_input_grad.then(|| array![[-32.0]]);
+            assert_eq!(g.layers[0].dx, dx0, "want_input_grad = {want_input_grad}");
+            assert_eq!(n.layers[1].w, array![[-1.0]]);
+            assert_eq!(n.layers[1].b, array![-1.0]);
+            assert_eq!(n.layers[0].w, array![[4.0]]);
+            assert_eq!(n.layers[0].b, array![1.0]);
+        }
     }
 }

@@ -9,10 +9,23 @@
 //! changed sign). Then the step is halved up to [`KINK_HALVINGS`] times to stay on one
 //! side; if the kink sits at the base point itself, one-sided differences are tried.
 
-use crate::check::{Kink, Tolerance};
+use crate::tolerance::Tolerance;
 
 /// How many times the step is halved to step off a kink.
 pub const KINK_HALVINGS: u32 = 24;
+
+/// A pre-activation that changed sign between the base point and a probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Kink {
+    /// The layer (0-based).
+    pub layer: usize,
+    /// The unit (row of `W`) whose pre-activation `z` crossed 0.
+    pub unit: usize,
+    /// The sample (row of the batch).
+    pub sample: usize,
+    /// `|z|` at the base point: how far the kink is.
+    pub distance: f64,
+}
 
 /// The value of `f` at a probe, and a kink it crossed relative to the base point.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -24,9 +24,10 @@
 
 use num_dual::Dual64;
 
+use crate::check::config::CheckConfig;
 use crate::check::finite_diff::{self, Probe};
 use crate::check::report::TensorReport;
-use crate::check::{CheckConfig, ElementCheck};
+use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 

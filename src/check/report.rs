@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::check::{ElementCheck, Verdict};
+use crate::check::triage::{ElementCheck, Verdict};
 
 /// How many failing elements a tensor report keeps in full.
 pub const KEEP_FAILURES: usize = 10;

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::check::Tolerance;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
-use crate::oracle::compare::{compare, load_candidate, reference_spec};
-use crate::spec::Overrides;
+use crate::io::spec::Overrides;
+use crate::oracle::candidate::load_candidate;
+use crate::oracle::compare::{compare, reference_spec};
+use crate::tolerance::Tolerance;
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]

@@ -33,7 +33,7 @@ pub struct ExportArgs {
 /// Runs `export`.
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let spec = args.model.spec(None)?;
-    let trajectory = record_checked(&spec, args.trace_steps, "--trace-steps")?;
+    let trajectory = record_checked(&spec, args.trace_steps, "trace_steps")?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let summary = export(
         &trajectory,

@@ -88,7 +88,18 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let spec = args.model.spec(None)?;
-    let bug = args.inject_bug.as_deref().map(Bug::parse).transpose()?;
+    let bug = match args.inject_bug.as_deref() {
+        None => None,
+        Some(name) => Some(Bug::from_name(name).ok_or_else(|| {
+            Error::invalid(
+                "--inject-bug",
+                format!(
+                    "unknown bug {name:?}; --list-bugs shows the {} names",
+                    Bug::ALL.len()
+                ),
+            )
+        })?),
+    };
     let defaults = CheckConfig::default();
     let config = CheckConfig {
         dual: Tolerance {

@@ -1,7 +1,9 @@
 //! The subcommands behind the `backprop-oracle` binary: parse, call the library, print.
+//! This is the only code that knows flag names (cargo feature `cli`).
 //!
 //! Exit codes: 0 success; 1 a check or comparison found a difference; 2 bad input or
-//! usage; 3 training diverged.
+//! usage; 3 training diverged. Errors print as one line, `error: {e:#}` (with their
+//! sources); library fields that a flag set are renamed to the flag ([`flag_for`]).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,11 +12,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
-use crate::spec::{Overrides, Spec};
+use crate::io::spec::{Overrides, Spec};
 
 pub mod compare;
 pub mod export;
 pub mod gradient_check;
+pub mod plot;
 pub mod train;
 
 /// A vectorized reference neural network with a proven backward pass.
@@ -95,10 +98,33 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            let e = e.rename_field(|f| flag_for(f).map(str::to_string));
+            eprintln!("error: {e:#}");
             ExitCode::from(e.exit_code())
         }
     }
+}
+
+/// The flag that sets a library field, for the fields the CLI fills from flags
+/// (`Overrides.lr` → `--lr`, `CheckConfig.dual.rtol` → `--rtol`, …).
+pub fn flag_for(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "Overrides.lr" => "--lr",
+        "Overrides.epochs" => "--epochs",
+        "Overrides.batch_size" | "NetworkCheckOptions.batch_size" => "--batch-size",
+        "Overrides.log_every" => "--log-every",
+        "CheckConfig.dual.rtol" => "--rtol",
+        "CheckConfig.dual.atol" => "--atol",
+        "CheckConfig.fd.rtol" => "--fd-rtol",
+        "CheckConfig.fd.atol" => "--fd-atol",
+        "CheckConfig.step" => "--step",
+        "NetworkCheckOptions.mode.per_tensor" => "--samples",
+        "NetworkCheckOptions.mode.directions" => "--directions",
+        "NetworkCheckOptions.at_epochs" => "--at-epochs",
+        "ExportOptions.out" => "--out",
+        "trace_steps" => "--trace-steps",
+        _ => return None,
+    })
 }
 
 /// Parses `std::env::args` and runs; usage errors print one line and exit 2.
@@ -138,9 +164,6 @@ pub(crate) fn write_stdout(text: &str) -> Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::Io {
-            path: "<stdout>".into(),
-            problem: e.to_string(),
-        }),
+        Err(e) => Err(Error::io("<stdout>", e)),
     }
 }

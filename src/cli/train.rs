@@ -10,7 +10,8 @@ use serde_json::json;
 
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::Result;
-use crate::nn::fast::Kernels;
+use crate::io::json::network_json;
+use crate::run::{self, Engine};
 
 /// Arguments of `train`.
 #[derive(Debug, Args)]
@@ -33,22 +34,22 @@ pub struct TrainArgs {
     pub log_scale: bool,
     /// Use the reference kernels for every layer (bit-identical to `export`'s
     /// trajectories; slower for large layers, which otherwise use a tuned GEMM).
+    // This selects the reference stepper: the math of `src/nn/` as written.
     #[arg(long)]
     pub reference: bool,
 }
 
-/// Runs `train` on the fast trainer (`--reference`: the reference kernels everywhere).
+/// Runs `train` on the fast engine (`--reference`: the reference stepper).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
     if let Some(plot) = &args.plot {
-        crate::plot::check_target(plot)?;
+        crate::cli::plot::check_target(plot)?;
     }
-    let kernels = if args.reference {
-        Kernels::Reference
+    let engine = if args.reference {
+        Engine::Reference
     } else {
-        Kernels::Auto
+        Engine::fast()
     };
-    let threads = rayon::current_num_threads();
     let every = spec.log_every;
     let text = args.format == Format::Text;
     let mut io_result = Ok(());
@@ -59,7 +60,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         }
         progress.epoch_done(epoch, total);
     };
-    let run = spec.train_fast(kernels, threads, &mut on_epoch);
+    let run = run::train(&spec, engine, &mut on_epoch);
     progress.finish();
     let run = run?;
     io_result?;
@@ -68,8 +69,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         let doc = json!({
             "spec": spec.to_json(),
             "loss": run.loss,
-            "initial": run.initial.to_json(),
-            "final": run.final_.to_json(),
+            "initial": network_json(&run.initial),
+            "final": network_json(&run.final_),
         });
         write_stdout(&format!("{doc}\n"))?;
     }
@@ -127,7 +128,7 @@ impl Progress {
 
 fn plot(args: &TrainArgs, loss: &[f64]) -> Result<()> {
     match &args.plot {
-        Some(path) => crate::plot::loss_curve(
+        Some(path) => crate::cli::plot::loss_curve(
             path,
             loss,
             args.log_scale,

@@ -5,9 +5,8 @@
 //! Over a batch the training objective is the mean of the per-sample losses, so
 //! each row of `∂L/∂Ŷ (B, m)` carries an extra factor `1/B`.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2, Zip};
 
-use crate::check::bugs::Bug;
 use crate::error::{Error, Result};
 use crate::scalar::Scalar;
 
@@ -65,30 +64,13 @@ impl Loss {
 
     /// `∂L̄/∂Ŷ (B, m)` of the batch mean `L̄ = (1/B)·Σ_r L_r`: each row is
     /// [`Loss::derivative`] divided by `B` (exactly the per-sample value when `B = 1`).
-    /// `bug` injects a loss-derivative mistake from the catalogue (`None` normally).
-    pub fn batch_derivative(
-        self,
-        y_hat: ArrayView2<f64>,
-        y: ArrayView2<f64>,
-        bug: Option<Bug>,
-    ) -> ndarray::Array2<f64> {
+    pub fn batch_derivative(self, y_hat: ArrayView2<f64>, y: ArrayView2<f64>) -> Array2<f64> {
         let (b, m) = y_hat.dim();
-        let batch = match bug {
-            Some(Bug::BatchSumNotMean) => 1.0,
-            _ => b as f64,
-        };
-        let mut d = ndarray::Array2::zeros((b, m));
-        ndarray::Zip::from(&mut d)
+        let mut d = Array2::zeros((b, m));
+        Zip::from(&mut d)
             .and(&y_hat)
             .and(&y)
-            .for_each(|d, &p, &t| {
-                let dl = match bug {
-                    Some(Bug::MseWithoutTwo) => (p - t) / m as f64,
-                    Some(Bug::MseWithoutSize) => 2.0 * (p - t),
-                    _ => self.derivative(p, t, m),
-                };
-                *d = dl / batch
-            });
+            .for_each(|d, &p, &t| *d = self.derivative(p, t, m) / b as f64);
         d
     }
 }
@@ -98,42 +80,16 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-    /// Pins the exact values of the loss-derivative bug injections (`mse-without-2`,
-    /// `mse-without-size`, `batch-sum-not-mean`) next to the correct `∂L̄/∂Ŷ`, so that
-    /// mutation testing can kill mutants inside those deliberately wrong arms.
-    ///
     /// A (B = 2, m = 2) batch with dyadic values, so every result is exact:
-    /// `ŷ = [[5, 10], [0, 16]]`, `y = [[1, 2], [4, 8]]`, hence
-    /// `ŷ − y = [[4, 8], [−4, 8]]`. The values are chosen so that each wrong operator
-    /// gives something else: `ŷ + y = [[6, 12], [4, 24]]` and `ŷ / y = [[5, 5], [0, 2]]`
-    /// differ from `ŷ − y` everywhere, `m = 2 ≠ 1` so `/ m` ≠ `· m`, and no `ŷ − y` is
-    /// `2` or `±1`, so `2·d` ≠ `2 + d` and `2·d` ≠ `2 / d`.
+    /// `ŷ − y = [[4, 8], [−4, 8]]`, so `∂L̄/∂Ŷ = 2(ŷ − y)/m/B = [[2, 4], [−2, 4]]`.
+    /// (`check::bugs` pins the wrong values of the loss bugs on the same batch.)
     #[test]
-    fn batch_derivative_bug_injections_have_their_exact_values() {
+    fn batch_derivative_is_two_times_the_error_over_m_and_b() {
         let y_hat = array![[5.0, 10.0], [0.0, 16.0]];
         let y = array![[1.0, 2.0], [4.0, 8.0]];
-        let d = |bug| Loss::Mse.batch_derivative(y_hat.view(), y.view(), bug);
-
-        // Correct: 2(ŷ − y)/m/B = 2·[[4, 8], [−4, 8]]/2/2 = [[2, 4], [−2, 4]].
-        assert_eq!(d(None), array![[2.0, 4.0], [-2.0, 4.0]]);
-        // mse-without-2: (ŷ − y)/m/B = [[4, 8], [−4, 8]]/2/2 = [[1, 2], [−1, 2]].
-        // (Mutants: (ŷ − y)·m/B = [[4, 8], [−4, 8]]; (ŷ + y)/4 = [[1.5, 3], [1, 6]];
-        // (ŷ / y)/4 = [[1.25, 1.25], [0, 0.5]].)
-        assert_eq!(d(Some(Bug::MseWithoutTwo)), array![[1.0, 2.0], [-1.0, 2.0]]);
-        // mse-without-size: 2(ŷ − y)/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
-        // (Mutants: (2 + (ŷ − y))/2 = [[3, 5], [−1, 5]]; (2/(ŷ − y))/2 =
-        // [[0.25, 0.125], [−0.25, 0.125]]; 2(ŷ + y)/2 = [[6, 12], [4, 24]];
-        // 2(ŷ / y)/2 = [[5, 5], [0, 2]].)
         assert_eq!(
-            d(Some(Bug::MseWithoutSize)),
-            array![[4.0, 8.0], [-4.0, 8.0]]
+            Loss::Mse.batch_derivative(y_hat.view(), y.view()),
+            array![[2.0, 4.0], [-2.0, 4.0]]
         );
-        // batch-sum-not-mean: 2(ŷ − y)/m, no 1/B = 2·[[4, 8], [−4, 8]]/2 = [[4, 8], [−4, 8]].
-        assert_eq!(
-            d(Some(Bug::BatchSumNotMean)),
-            array![[4.0, 8.0], [-4.0, 8.0]]
-        );
-        // A bug that does not touch the loss leaves ∂L̄/∂Ŷ correct.
-        assert_eq!(d(Some(Bug::DwTransposed)), array![[2.0, 4.0], [-2.0, 4.0]]);
     }
 }

@@ -9,7 +9,6 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 
-use crate::check::bugs::Bug;
 use crate::error::{Error, Result};
 use crate::nn::activation::Activation;
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
@@ -134,23 +133,12 @@ impl Network<f64> {
         y: ArrayView2<f64>,
         want_input_grad: bool,
     ) -> Gradients {
-        self.backward_with(fwd, y, want_input_grad, None)
-    }
-
-    /// [`Network::backward`] with a mistake from the [`Bug`] catalogue injected.
-    pub fn backward_with(
-        &self,
-        fwd: &Forward<f64>,
-        y: ArrayView2<f64>,
-        want_input_grad: bool,
-        bug: Option<Bug>,
-    ) -> Gradients {
-        let d_output = self.loss.batch_derivative(fwd.output(), y, bug);
+        let d_output = self.loss.batch_derivative(fwd.output(), y);
         let mut grads: Vec<DenseGrad> = Vec::with_capacity(self.layers.len());
         let mut da = d_output.clone();
         for (k, layer) in self.layers.iter().enumerate().rev() {
             let want_dx = k > 0 || want_input_grad;
-            let g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), want_dx, bug);
+            let g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), want_dx);
             if let Some(dx) = &g.dx {
                 da = dx.clone();
             }
@@ -164,70 +152,28 @@ impl Network<f64> {
     }
 
     /// One training step on a batch: forward, per-sample losses, backward of the batch
-    /// mean, update. Returns the forward pass, the losses and the gradients
-    /// (`want_input_grad` adds layer 0's `dX`, for step traces).
-    ///
-    /// `bug` may inject a mistake; [`Bug::StaleWeights`] updates each layer before
-    /// back-propagating through it, [`Bug::UpdatePlus`] climbs the gradient.
+    /// mean, then the update of every layer. Returns the forward pass, the losses and
+    /// the gradients (`want_input_grad` adds layer 0's `dX`, for step traces).
     pub fn train_step(
         &mut self,
         x: ArrayView2<f64>,
         y: ArrayView2<f64>,
         lr: f64,
-        bug: Option<Bug>,
         want_input_grad: bool,
     ) -> (Forward<f64>, Array1<f64>, Gradients) {
         let fwd = self.forward(x);
         let losses = self.sample_losses(&fwd, y);
-        let grads = if bug == Some(Bug::StaleWeights) {
-            let d_output = self.loss.batch_derivative(fwd.output(), y, None);
-            let mut da = d_output.clone();
-            let mut layers = Vec::with_capacity(self.layers.len());
-            for k in (0..self.layers.len()).rev() {
-                let mut g = self.layers[k].backward(
-                    fwd.layer_input(k),
-                    &fwd.layers[k],
-                    da.view(),
-                    false,
-                    None,
-                );
-                update_layer(&mut self.layers[k], &g, lr, None);
-                if k > 0 || want_input_grad {
-                    let dx = self.layers[k].grad_input(g.dz.view(), None);
-                    da = dx.clone();
-                    g.dx = Some(dx);
-                }
-                layers.push(g);
-            }
-            layers.reverse();
-            return (fwd, losses, Gradients { d_output, layers });
-        } else {
-            self.backward_with(&fwd, y, want_input_grad, bug)
-        };
-        self.apply_update_with(&grads, lr, bug);
+        let grads = self.backward(&fwd, y, want_input_grad);
+        self.apply_update(&grads, lr);
         (fwd, losses, grads)
     }
 
     /// Gradient-descent update of every layer: `W ← W − lr·dW`, `b ← b − lr·db`
-    /// (the product rounded, then subtracted: two roundings, as NumPy does).
+    /// ([`Dense::descend`]).
     pub fn apply_update(&mut self, grads: &Gradients, lr: f64) {
-        self.apply_update_with(grads, lr, None)
-    }
-
-    fn apply_update_with(&mut self, grads: &Gradients, lr: f64, bug: Option<Bug>) {
         for (layer, g) in self.layers.iter_mut().zip(&grads.layers) {
-            update_layer(layer, g, lr, bug);
+            layer.descend(g.dw.view(), g.db.view(), lr);
         }
-    }
-
-    /// `{"layers": [{"W": [[…]], "b": […]}, …]}`, numbers in shortest round-trip form.
-    pub fn to_json(&self) -> serde_json::Value {
-        let layers: Vec<_> = self
-            .layers
-            .iter()
-            .map(|l| serde_json::json!({"W": crate::spec::matrix_json(l.w.view()), "b": l.b.to_vec()}))
-            .collect();
-        serde_json::json!({ "layers": layers })
     }
 
     /// The first non-finite parameter, named like `layers[1].W[0][2]`.
@@ -242,25 +188,6 @@ impl Network<f64> {
         }
         None
     }
-}
-
-/// `W ← W − lr·dW`, `b ← b − lr·db` for one layer ([`Bug::UpdatePlus`] adds instead).
-/// A gradient of the wrong shape (from [`Bug::DwTransposed`]) is applied element by
-/// element in memory order, as a buggy NumPy port with a reshape would.
-fn update_layer(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Option<Bug>) {
-    let sign = if bug == Some(Bug::UpdatePlus) {
-        -1.0
-    } else {
-        1.0
-    };
-    if layer.w.dim() == g.dw.dim() {
-        layer.w.zip_mut_with(&g.dw, |w, &d| *w -= sign * (lr * d));
-    } else {
-        for (w, &d) in layer.w.iter_mut().zip(g.dw.iter()) {
-            *w -= sign * (lr * d);
-        }
-    }
-    layer.b.zip_mut_with(&g.db, |b, &d| *b -= sign * (lr * d));
 }
 
 impl<T: Scalar> Network<T> {
@@ -371,122 +298,6 @@ mod tests {
                 net.layers[k].b,
                 &before.layers[k].b - &(&g.layers[k].db * 0.5)
             );
-        }
-    }
-
-    /// Pins the exact update of the `dw-transposed` bug injection (the element-by-element
-    /// update that only a mis-shaped dW reaches), so that mutation testing can kill
-    /// mutants in that branch of `update_layer`.
-    ///
-    /// One identity layer, out = 2, in = 3, `W = [[1, 2, 3], [4, 5, 6]]`, `b = 0`;
-    /// `x = [[1, 2, 3]]`, `y = [[12, 29]]`, `lr = 0.5`:
-    /// * `ŷ = W·x = [1 + 4 + 9, 4 + 10 + 18] = [14, 32]`;
-    ///   `dŷ = 2(ŷ − y)/m/B = 2·[2, 3]/2/1 = [2, 3] = dz` (identity).
-    /// * buggy `dW = outer(x, dz)`, shape (3, 2): `[[2, 3], [4, 6], [6, 9]]`, memory order
-    ///   `[2, 3, 4, 6, 6, 9]`; `db = dz = [2, 3]`.
-    /// * applied to W's buffer `[1, 2, 3, 4, 5, 6]` element by element:
-    ///   `lr·dW = [1, 1.5, 2, 3, 3, 4.5]`, new `W = [0, 0.5, 1, 1, 2, 1.5]`
-    ///   = `[[0, 0.5, 1], [1, 2, 1.5]]`; `b = [0 − 1, 0 − 1.5] = [−1, −1.5]`.
-    ///
-    /// (The correct step would give `W − 0.5·[[2, 4, 6], [3, 6, 9]] = [[0, 0, 0], [2.5, 2, 1.5]]`.)
-    /// No `lr·d` is `±1` everywhere and no `d` is `±1`, so `w − s·(lr·d)` differs from
-    /// `w + …`, `w / …`, `w − (s + lr·d)`, `w − s/(lr·d)`, `w − s·(lr + d)`, `w − s·(lr/d)`.
-    #[test]
-    fn dw_transposed_injection_updates_w_in_memory_order() {
-        let (mut net, x, y) = one_layer_2x3();
-        let (fwd, _, g) = net.train_step(x.view(), y.view(), 0.5, Some(Bug::DwTransposed), false);
-        assert_eq!(fwd.output(), array![[14.0, 32.0]]);
-        assert_eq!(g.layers[0].dw, array![[2.0, 3.0], [4.0, 6.0], [6.0, 9.0]]);
-        assert_eq!(net.layers[0].w, array![[0.0, 0.5, 1.0], [1.0, 2.0, 1.5]]);
-        assert_eq!(net.layers[0].b, array![-1.0, -1.5]);
-    }
-
-    /// A 2×3 identity layer, `W = [[1, 2, 3], [4, 5, 6]]`, `b = 0`, with one sample
-    /// `x = [1, 2, 3]`, `y = [12, 29]`: `ŷ = [14, 32]`, `dZ = 2(ŷ − y)/2 = [2, 3]`.
-    fn one_layer_2x3() -> (Network<f64>, Array2<f64>, Array2<f64>) {
-        let net = Network {
-            layers: vec![Dense {
-                w: array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]],
-                b: array![0.0, 0.0],
-                activation: Identity,
-            }],
-            loss: Loss::Mse,
-        };
-        (net, array![[1.0, 2.0, 3.0]], array![[12.0, 29.0]])
-    }
-
-    /// Pins the exact update of the `update-plus` bug injection (`W ← W + lr·dW`), so
-    /// that mutation testing can kill mutants in its sign in `update_layer`.
-    ///
-    /// The layer, batch and gradients of `dw_transposed_injection_updates_w_in_memory_order`
-    /// (`dz = [2, 3]`, `x = [1, 2, 3]`), with the correct `dW = outer(dz, x) =
-    /// [[2, 4, 6], [3, 6, 9]]` and `db = [2, 3]`; `lr = 0.5`:
-    /// `W = [[1, 2, 3], [4, 5, 6]] + [[1, 2, 3], [1.5, 3, 4.5]] = [[2, 4, 6], [5.5, 8, 10.5]]`,
-    /// `b = [0 + 1, 0 + 1.5] = [1, 1.5]` (descent would give `[[0, 0, 0], [2.5, 2, 1.5]]`,
-    /// `[−1, −1.5]`).
-    #[test]
-    fn update_plus_injection_climbs_the_gradient() {
-        let (mut net, x, y) = one_layer_2x3();
-        let (_, _, g) = net.train_step(x.view(), y.view(), 0.5, Some(Bug::UpdatePlus), false);
-        assert_eq!(g.layers[0].dw, array![[2.0, 4.0, 6.0], [3.0, 6.0, 9.0]]);
-        assert_eq!(net.layers[0].w, array![[2.0, 4.0, 6.0], [5.5, 8.0, 10.5]]);
-        assert_eq!(net.layers[0].b, array![1.0, 1.5]);
-    }
-
-    /// Pins the exact values of the `stale-weights` bug injection, so that mutation
-    /// testing can kill mutants in that branch of `train_step`: each layer is updated
-    /// first, and the dX it hands down is computed with the *updated* W; layer 0's dX
-    /// is computed only when asked for.
-    ///
-    /// A 1-1-1 identity net, `W0 = [[1]]`, `W1 = [[2]]`, `b = 0`; `x = [[3]]`, `y = [[2]]`,
-    /// `lr = 0.125`:
-    /// * forward: `a1 = 1·3 = 3`, `ŷ = 2·3 = 6`; `dŷ = 2(6 − 2)/1/1 = 8`.
-    /// * layer 1: `dz1 = 8`, `dW1 = 8·3 = 24`, `db1 = 8`; updated `W1 = 2 − 0.125·24 = −1`,
-    ///   `b1 = 0 − 0.125·8 = −1`; stale `dX1 = 8·(−1) = −8` (with the old W1 it would be 16).
-    /// * layer 0: `dz0 = −8`, `dW0 = −8·3 = −24`, `db0 = −8`; updated
-    ///   `W0 = 1 − 0.125·(−24) = 4`, `b0 = 0 − 0.125·(−8) = 1`; stale `dX0 = −8·4 = −32`
-    ///   (with the old W0 it would be −8) — only with `want_input_grad`.
-    #[test]
-    fn stale_weights_injection_back_propagates_through_updated_weights() {
-        let net = Network {
-            layers: vec![
-                Dense {
-                    w: array![[1.0]],
-                    b: array![0.0],
-                    activation: Identity,
-                },
-                Dense {
-                    w: array![[2.0]],
-                    b: array![0.0],
-                    activation: Identity,
-                },
-            ],
-            loss: Loss::Mse,
-        };
-        let (x, y) = (array![[3.0]], array![[2.0]]);
-        for want_input_grad in [false, true] {
-            let mut n = net.clone();
-            let (_, _, g) = n.train_step(
-                x.view(),
-                y.view(),
-                0.125,
-                Some(Bug::StaleWeights),
-                want_input_grad,
-            );
-            assert_eq!(g.d_output, array![[8.0]]);
-            assert_eq!(g.layers[1].dz, array![[8.0]]);
-            assert_eq!(g.layers[1].dw, array![[24.0]]);
-            assert_eq!(g.layers[1].db, array![8.0]);
-            assert_eq!(g.layers[1].dx, Some(array![[-8.0]]));
-            assert_eq!(g.layers[0].dz, array![[-8.0]]);
-            assert_eq!(g.layers[0].dw, array![[-24.0]]);
-            assert_eq!(g.layers[0].db, array![-8.0]);
-            let dx0 = want_input_grad.then(|| array![[-32.0]]);
-            assert_eq!(g.layers[0].dx, dx0, "want_input_grad = {want_input_grad}");
-            assert_eq!(n.layers[1].w, array![[-1.0]]);
-            assert_eq!(n.layers[1].b, array![-1.0]);
-            assert_eq!(n.layers[0].w, array![[4.0]]);
-            assert_eq!(n.layers[0].b, array![1.0]);
         }
     }
 

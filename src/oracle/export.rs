@@ -20,7 +20,7 @@
 //!
 //! ```
 //! use backprop_oracle::oracle::{export::{export, ExportOptions}, record};
-//! use backprop_oracle::spec::Spec;
+//! use backprop_oracle::io::spec::Spec;
 //!
 //! let spec = Spec { epochs: 10, ..Spec::article() };
 //! let trajectory = record(&spec, 2).unwrap();
@@ -38,8 +38,9 @@ use ndarray::ArrayD;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::oracle::{quantities, Trajectory};
-use crate::spec::matrix_json;
+use crate::io::json::{matrix_json, network_json};
+use crate::oracle::schema::{field, FORMAT, SCHEMA_VERSION};
+use crate::oracle::Trajectory;
 
 /// What the trajectory promises about exactness (written into the header).
 pub const EXACTNESS: &str = "Bit-exact and machine-independent: the Rust reference itself (fixed summation order, \
@@ -72,49 +73,57 @@ pub struct ExportSummary {
 
 /// The trajectory as the JSON document described in the module docs.
 pub fn trajectory_json(t: &Trajectory, command: &str) -> Value {
+    use field as f;
     let steps: Vec<Value> = t
         .steps
         .iter()
         .map(|s| {
+            let forward: Vec<Value> =
+                s.z.iter()
+                    .zip(&s.a)
+                    .map(|(z, a)| json!({f::Z: matrix_json(z.view()), f::A: matrix_json(a.view())}))
+                    .collect();
+            let backward: Vec<Value> = (0..s.dw.len())
+                .map(|k| {
+                    json!({
+                        f::DW: matrix_json(s.dw[k].view()),
+                        f::DB: s.db[k].to_vec(),
+                        f::DX: matrix_json(s.dx[k].view()),
+                    })
+                })
+                .collect();
             json!({
-                "step": s.step,
-                "epoch": s.epoch,
-                "samples": s.samples,
-                "forward": s.z.iter().zip(&s.a).map(|(z, a)| json!({"z": matrix_json(z.view()), "a": matrix_json(a.view())})).collect::<Vec<_>>(),
-                "loss": s.loss.to_vec(),
-                "d_output": matrix_json(s.d_output.view()),
-                "backward": (0..s.dw.len()).map(|k| json!({
-                    "dW": matrix_json(s.dw[k].view()),
-                    "db": s.db[k].to_vec(),
-                    "dx": matrix_json(s.dx[k].view()),
-                })).collect::<Vec<_>>(),
-                "after": s.after.to_json(),
+                f::STEP: s.step,
+                f::EPOCH: s.epoch,
+                f::SAMPLES: s.samples,
+                f::FORWARD: forward,
+                f::LOSS: s.loss.to_vec(),
+                f::D_OUTPUT: matrix_json(s.d_output.view()),
+                f::BACKWARD: backward,
+                f::AFTER: network_json(&s.after),
             })
         })
         .collect();
     json!({
-        "format": "backprop-oracle trajectory",
-        "schema_version": 1,
-        "header": {
+        f::FORMAT: FORMAT,
+        f::SCHEMA_VERSION: SCHEMA_VERSION,
+        f::HEADER: {
             "tool": "backprop-oracle",
             "version": env!("CARGO_PKG_VERSION"),
             "command": command,
-            "spec": t.spec.to_json(),
+            f::SPEC: t.spec.to_json(),
             "trace_steps": t.steps.len(),
             "exactness": EXACTNESS,
         },
-        "initial": t.initial.to_json(),
-        "loss": t.loss,
-        "final": t.final_.to_json(),
-        "steps": steps,
+        f::INITIAL: network_json(&t.initial),
+        f::LOSS: t.loss,
+        f::FINAL: network_json(&t.final_),
+        f::STEPS: steps,
     })
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        problem: e.to_string(),
-    }
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::io(path, e)
 }
 
 /// Writes the trajectory into `opts.out`. Everything is first written into a sibling
@@ -124,19 +133,24 @@ pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
     let out = &opts.out;
     if out.exists() && !opts.force {
         return Err(Error::invalid(
-            "--out",
+            "ExportOptions.out",
             format!("{} exists; pass --force to replace it", out.display()),
         ));
     }
     if out.exists() && !out.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            "ExportOptions.out",
             format!("{} exists and is not a folder", out.display()),
         ));
     }
     let name = out
         .file_name()
-        .ok_or_else(|| Error::invalid("--out", format!("{} has no folder name", out.display())))?
+        .ok_or_else(|| {
+            Error::invalid(
+                "ExportOptions.out",
+                format!("{} has no folder name", out.display()),
+            )
+        })?
         .to_string_lossy()
         .into_owned();
     let parent = match out.parent() {
@@ -145,7 +159,7 @@ pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
     };
     if !parent.is_dir() {
         return Err(Error::invalid(
-            "--out",
+            "ExportOptions.out",
             format!("the parent folder {} does not exist", parent.display()),
         ));
     }
@@ -174,28 +188,32 @@ fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<ExportS
     let mut files = vec!["trajectory.json".to_string(), "reference.npz".to_string()];
     let doc = trajectory_json(t, &opts.command);
     let json_path = dir.join("trajectory.json");
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| io(&json_path, e))?;
+    let text =
+        serde_json::to_string_pretty(&doc).map_err(|e| Error::file(&json_path, e.to_string()))?;
     std::fs::write(&json_path, text + "\n").map_err(|e| io(&json_path, e))?;
 
-    let qs = quantities(t);
-    let (ints, floats): (Vec<_>, Vec<_>) =
-        qs.into_iter().partition(|q| q.key.ends_with("_samples"));
-    let floats: Vec<(String, ArrayD<f64>)> = floats.into_iter().map(|q| (q.key, q.data)).collect();
+    let (ints, floats): (Vec<_>, Vec<_>) = t
+        .quantities()
+        .into_iter()
+        .partition(|(key, _)| key.is_integer());
+    let floats: Vec<(String, ArrayD<f64>)> = floats
+        .into_iter()
+        .map(|(k, a)| (k.to_string(), a))
+        .collect();
     let ints: Vec<(String, ArrayD<i64>)> = ints
         .into_iter()
-        .map(|q| (q.key, q.data.mapv(|v| v as i64)))
+        .map(|(k, a)| (k.to_string(), a.mapv(|v| v as i64)))
         .collect();
-    crate::npy::write_npz(&dir.join("reference.npz"), &floats, &ints)?;
+    crate::io::npy::write_npz(&dir.join("reference.npz"), &floats, &ints)?;
     if opts.npy {
         let npy_dir = dir.join("npy");
         std::fs::create_dir(&npy_dir).map_err(|e| io(&npy_dir, e))?;
         for (key, a) in &floats {
-            crate::npy::write_f64(&npy_dir.join(format!("{key}.npy")), a)?;
+            crate::io::npy::write_f64(&npy_dir.join(format!("{key}.npy")), a)?;
             files.push(format!("npy/{key}.npy"));
         }
         for (key, a) in &ints {
-            let p = npy_dir.join(format!("{key}.npy"));
-            ndarray_npy::write_npy(&p, a).map_err(|e| io(&p, e))?;
+            crate::io::npy::write_i64(&npy_dir.join(format!("{key}.npy")), a)?;
             files.push(format!("npy/{key}.npy"));
         }
     }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use backprop_oracle::spec::Spec;
+use backprop_oracle::io::spec::Spec;
 use ndarray::{Array1, Array2};
 use serde_json::Value;
 

@@ -10,23 +10,23 @@
 //! and defaults to the article's value shown above. `y` is flat when the network
 //! has one output, or one row per sample. Instead of inline arrays, `x` and `y` may
 //! name a float64 `.npy` file or an `.npz` holding arrays `x` and `y` (paths relative
-//! to the spec file). Unknown keys are errors. Command-line
-//! flags ([`Overrides`]) replace the file's values and are validated under their
-//! flag names. Every error names its field, e.g. `spec.sizes[1]: must be ≥ 1, got 0`.
+//! to the spec file). Unknown keys are errors. [`Overrides`] (the command line's
+//! flags) replace the file's values and are validated as `Overrides.<field>`. Every
+//! error names its field, e.g. `spec.sizes[1]: must be ≥ 1, got 0`.
+//!
+//! This module parses and validates only; [`crate::run`] initialises and trains.
 
 use std::path::Path;
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::Array2;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
+use crate::io::json::{kind, matrix_json};
+use crate::io::MAX_BYTES;
 use crate::nn::activation::Activation;
 use crate::nn::loss::Loss;
-use crate::nn::network::Network;
-use crate::nn::train::{self, Observer, TrainConfig};
-
-/// The largest spec file read, and the largest memory a run may plan to use.
-pub const MAX_BYTES: u64 = 1 << 30;
+use crate::nn::sgd::TrainConfig;
 
 /// The keys a spec may have.
 const KEYS: [&str; 11] = [
@@ -85,17 +85,6 @@ pub struct Overrides {
     pub log_every: Option<usize>,
 }
 
-/// The result of [`Spec::train`]: initial and final parameters and every epoch's loss.
-#[derive(Debug, Clone)]
-pub struct Run {
-    /// The parameters before training.
-    pub initial: Network<f64>,
-    /// The parameters after training.
-    pub final_: Network<f64>,
-    /// Every epoch's total loss `Σ_r L_r`.
-    pub loss: Vec<f64>,
-}
-
 impl Spec {
     /// The article's model: 2-3-1, relu/identity, seed 0, its four samples, lr 0.01,
     /// 1000 epochs, per-sample SGD, a log line every 100 epochs.
@@ -122,12 +111,7 @@ impl Spec {
             None => Spec::article(),
             Some(p) => {
                 let base = p.parent().unwrap_or(Path::new("."));
-                let value: Value =
-                    serde_json::from_str(&read_text(p)?).map_err(|e| Error::Json {
-                        what: p.display().to_string(),
-                        problem: e.to_string(),
-                    })?;
-                Spec::from_value_in(&value, "spec", base)?
+                Spec::from_value_in(&crate::io::json::read(p)?, "spec", base)?
             }
         };
         spec.with_overrides(overrides)
@@ -135,11 +119,7 @@ impl Spec {
 
     /// Parses and validates a spec document. `name` prefixes field names in errors.
     pub fn from_json_str(text: &str, name: &str) -> Result<Spec> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json {
-            what: name.to_string(),
-            problem: e.to_string(),
-        })?;
-        Spec::from_value(&value, name)
+        Spec::from_value(&crate::io::json::parse(text, name)?, name)
     }
 
     /// Validates a parsed JSON value as a spec. `name` prefixes field names in errors.
@@ -257,28 +237,28 @@ impl Spec {
         Ok(spec)
     }
 
-    /// Applies command-line overrides and re-validates; errors name the flag.
+    /// Applies overrides and re-validates; errors name `Overrides.<field>`.
     pub fn with_overrides(mut self, o: &Overrides) -> Result<Spec> {
         if let Some(v) = o.seed {
             self.seed = v;
         }
         if let Some(v) = o.lr {
-            check_lr(v, "--lr")?;
+            check_lr(v, "Overrides.lr")?;
             self.lr = v;
         }
-        for (value, flag, slot) in [
-            (o.epochs, "--epochs", &mut self.epochs),
-            (o.batch_size, "--batch-size", &mut self.batch_size),
-            (o.log_every, "--log-every", &mut self.log_every),
+        for (value, field, slot) in [
+            (o.epochs, "Overrides.epochs", &mut self.epochs),
+            (o.batch_size, "Overrides.batch_size", &mut self.batch_size),
+            (o.log_every, "Overrides.log_every", &mut self.log_every),
         ] {
             if let Some(v) = value {
                 if v == 0 {
-                    return Err(Error::invalid(flag, "must be ≥ 1, got 0"));
+                    return Err(Error::invalid(field, "must be ≥ 1, got 0"));
                 }
                 *slot = v;
             }
         }
-        self.check_memory(&["--epochs", "--batch-size", "sizes"])?;
+        self.check_memory(&["Overrides.epochs", "Overrides.batch_size", "sizes"])?;
         Ok(self)
     }
 
@@ -356,62 +336,6 @@ impl Spec {
         }
     }
 
-    /// The initialised network (`np.random.seed(seed)`, `W = init_scale·randn`, `b = 0`).
-    pub fn network(&self) -> Result<Network<f64>> {
-        Network::init(
-            &self.sizes,
-            &self.activations,
-            self.loss,
-            self.seed,
-            self.init_scale,
-        )
-    }
-
-    /// Initialises and trains; `observer` sees every step and epoch.
-    pub fn train(&self, observer: &mut dyn Observer) -> Result<Run> {
-        let initial = self.network()?;
-        let mut net = initial.clone();
-        let loss = train::train(
-            &mut net,
-            self.x.view(),
-            self.y.view(),
-            &self.train_config(),
-            observer,
-        )?;
-        Ok(Run {
-            initial,
-            final_: net,
-            loss,
-        })
-    }
-
-    /// Initialises and trains on the allocation-free [`FastTrainer`](crate::nn::fast::FastTrainer)
-    /// (same epochs, batches and checks as [`Spec::train`]; bit-identical to it for
-    /// small layers, within rounding for GEMM layers). `on_epoch(epoch, total_loss)`.
-    pub fn train_fast(
-        &self,
-        kernels: crate::nn::fast::Kernels,
-        threads: usize,
-        on_epoch: &mut (dyn FnMut(usize, f64) + Send),
-    ) -> Result<Run> {
-        let initial = self.network()?;
-        let mut net = initial.clone();
-        let loss = crate::nn::fast::train_fast(
-            &mut net,
-            self.x.view(),
-            self.y.view(),
-            &self.train_config(),
-            kernels,
-            threads,
-            on_epoch,
-        )?;
-        Ok(Run {
-            initial,
-            final_: net,
-            loss,
-        })
-    }
-
     /// The fully resolved spec as JSON (every key present; `y` flat for one output).
     pub fn to_json(&self) -> Value {
         let y = if self.y.ncols() == 1 {
@@ -433,34 +357,6 @@ impl Spec {
             "log_every": self.log_every,
         })
     }
-}
-
-/// A matrix as a JSON array of rows.
-pub fn matrix_json(m: ArrayView2<f64>) -> Value {
-    Value::Array(m.rows().into_iter().map(|r| json!(r.to_vec())).collect())
-}
-
-/// Reads a UTF-8 text file of at most [`MAX_BYTES`], with errors naming the file.
-pub fn read_text(path: &Path) -> Result<String> {
-    let io = |problem: String| Error::Io {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let meta = std::fs::metadata(path).map_err(|e| io(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(io("is a directory, expected a file".into()));
-    }
-    if !meta.is_file() {
-        return Err(io("is not a regular file (a device, pipe or socket)".into()));
-    }
-    if meta.len() > MAX_BYTES {
-        return Err(io(format!(
-            "is {} bytes, larger than the 1 GiB limit",
-            meta.len()
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| io(format!("is not UTF-8 text ({e})")))
 }
 
 fn check_lr(lr: f64, field: &str) -> Result<()> {
@@ -527,9 +423,9 @@ fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> R
     }
     let path = base.join(file);
     let raw = if file.ends_with(".npz") {
-        crate::npy::Npz::open(&path)?.f64(key)?
+        crate::io::npy::Npz::open(&path)?.f64(key)?
     } else {
-        crate::npy::read_f64(&path)?
+        crate::io::npy::read_f64(&path)?
     };
     let what = format!("{field} ({})", path.display());
     if raw.ndim() == 1 && cols != 1 {
@@ -541,7 +437,7 @@ fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> R
             ),
         ));
     }
-    let m = crate::npy::as_matrix(raw, &what)?;
+    let m = crate::io::npy::as_matrix(raw, &what)?;
     if m.nrows() == 0 {
         return Err(Error::invalid(
             what,
@@ -561,18 +457,6 @@ fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> R
         ));
     }
     Ok(m)
-}
-
-/// A JSON value's kind, for messages: `a string`, `an object`, …
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// A finite JSON number.

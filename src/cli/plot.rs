@@ -24,10 +24,7 @@ pub fn check_target(path: &Path) -> Result<()> {
 /// Draws `loss` (one value per epoch) into `path`; `log_scale` puts the loss axis on a
 /// log scale. The file is written to a temporary name and renamed into place.
 pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Result<()> {
-    let io = |e: String| Error::Io {
-        path: path.to_path_buf(),
-        problem: e,
-    };
+    let io = |e: String| Error::file(path, e);
     if loss.is_empty() {
         return Err(io("no epochs to plot".into()));
     }
@@ -82,9 +79,9 @@ pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Re
         root.present().map_err(|e| io(e.to_string()))?;
     }
     let tmp = path.with_extension(format!("svg.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, svg).map_err(|e| io(e.to_string()))?;
+    std::fs::write(&tmp, svg).map_err(|e| Error::io(path, e))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        io(e.to_string())
+        Error::io(path, e)
     })
 }

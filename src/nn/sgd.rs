@@ -1,27 +1,37 @@
-//! Training: per-sample SGD (the article) and mini-batch gradient descent (its sequel).
+//! Training: per-sample SGD (the article) and mini-batch gradient descent (its sequel),
+//! in one loop that drives any [`Stepper`].
 //!
 //! One epoch walks the data in order in consecutive batches of `batch_size` samples
-//! (the last may be shorter). For each batch `X (B, n_0)`, `Y (B, n_L)`:
+//! (the last may be shorter). For each batch `X (B, n_0)`, `Y (B, n_L)` the stepper
+//! makes one update:
 //!
-//! 1. forward `Ŷ`, and each sample's loss `L_r`, added to the epoch total in order;
+//! 1. forward `Ŷ`, and each sample's loss `L_r`;
 //! 2. backward for the batch mean `L̄ = (1/B)·Σ_r L_r` — all layers' gradients, with
 //!    the parameters of the forward pass (the second layer's gradient is taken before
 //!    any update);
 //! 3. update every layer once: `W ← W − lr·dW`, `b ← b − lr·db`.
+//!
+//! The loop adds each sample's loss to the epoch total in order, stops at the first
+//! non-finite loss or parameter ([`Error::Diverged`]), and tells an [`Observer`] about
+//! every step and epoch.
 //!
 //! With `batch_size = 1` this is exactly the article's per-sample SGD: the batched
 //! formulas reduce to `outer(dz, x)`, `dz`, `Wᵀ·dz` with the same roundings, and the
 //! `1/B` factor is `1`. The logged epoch loss is `Σ_r L_r` over all samples of the
 //! epoch, each as computed in its own forward pass (the article's `total_loss`).
 //!
+//! [`Reference`] is the stepper written with this module's math
+//! ([`Network::train_step`]); the allocation-free engine in `crate::engine` is another.
+//!
 //! ```
-//! use backprop_oracle::{train, Activation, Loss, Network, TrainConfig};
+//! use backprop_oracle::nn::sgd::{train, Reference, TrainConfig};
+//! use backprop_oracle::{Activation, Loss, Network};
 //! use ndarray::array;
 //!
 //! let mut net = Network::init(&[2, 3, 1], &[Activation::Relu, Activation::Identity], Loss::Mse, 0, 1.0).unwrap();
 //! let (x, y) = (array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]], array![[4.0], [3.0], [5.0], [5.0]]);
 //! let cfg = TrainConfig { lr: 0.01, epochs: 1000, batch_size: 1 };
-//! let loss = train(&mut net, x.view(), y.view(), &cfg, &mut ()).unwrap();
+//! let loss = train(&mut net, x.view(), y.view(), &cfg, &mut Reference::default(), &mut ()).unwrap();
 //! assert_eq!(format!("{:.4}", loss[0]), "10.8979"); // the article's first line
 //! ```
 
@@ -60,6 +70,68 @@ impl TrainConfig {
     }
 }
 
+/// The forward pass and gradients of one step, for observers that record steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Detail<'a> {
+    /// The forward pass of the batch (parameters before the update).
+    pub forward: &'a Forward<f64>,
+    /// The gradients of the batch mean loss (layer 0's `dX` included).
+    pub grads: &'a Gradients,
+}
+
+/// What one update step reports to the training loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome<'a> {
+    /// Each sample's loss `L_r (B)`, from the forward pass before the update.
+    pub losses: ArrayView1<'a, f64>,
+    /// Whether every updated parameter is finite.
+    pub finite: bool,
+    /// The forward pass and gradients, when asked for and kept by the stepper.
+    pub detail: Option<Detail<'a>>,
+}
+
+/// Makes one update step on a batch. Implemented by [`Reference`] (this module's math)
+/// and by the fast engine; the training loop [`train`] drives either.
+pub trait Stepper {
+    /// One step on `X (B, n_0)`, `Y (B, n_L)`: forward, per-sample losses, backward of
+    /// the batch mean, update of `net`. With `record`, the stepper also returns the
+    /// forward pass and the gradients (with `∂L̄/∂X`) if it can.
+    fn step(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        record: bool,
+    ) -> Outcome<'_>;
+}
+
+/// The reference stepper: [`Network::train_step`], the math of `nn/` as written.
+#[derive(Debug, Default)]
+pub struct Reference {
+    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+}
+
+impl Stepper for Reference {
+    fn step(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        record: bool,
+    ) -> Outcome<'_> {
+        let step = net.train_step(x, y, lr, record);
+        let finite = net.first_non_finite().is_none();
+        let (forward, losses, grads) = self.last.insert(step);
+        Outcome {
+            losses: losses.view(),
+            finite,
+            detail: Some(Detail { forward, grads }),
+        }
+    }
+}
+
 /// One update step, as seen by an [`Observer`].
 #[derive(Debug)]
 pub struct Step<'a> {
@@ -69,24 +141,24 @@ pub struct Step<'a> {
     pub index: usize,
     /// The samples of this batch: `first .. first + B` in data order.
     pub first_sample: usize,
-    /// The forward pass of the batch (parameters before the update).
-    pub forward: &'a Forward<f64>,
     /// Each sample's loss `L_r (B)`.
-    pub losses: &'a Array1<f64>,
-    /// The gradients of the batch mean loss.
-    pub grads: &'a Gradients,
+    pub losses: ArrayView1<'a, f64>,
+    /// The forward pass and gradients, when the observer asked for them
+    /// ([`Observer::wants_detail`]) and the stepper keeps them.
+    pub detail: Option<Detail<'a>>,
     /// The network after this step's update.
     pub after: &'a Network<f64>,
 }
 
-/// Receives training events; both methods default to doing nothing.
+/// Receives training events; every method defaults to doing nothing.
 pub trait Observer {
     /// Called after each update step.
     fn step(&mut self, _step: &Step<'_>) {}
     /// Called at the end of each epoch with its total loss `Σ_r L_r`.
     fn epoch_end(&mut self, _epoch: usize, _total_loss: f64) {}
-    /// Whether the next step should also compute `∂L̄/∂X` (layer 0's `dX`).
-    fn wants_input_grad(&self) -> bool {
+    /// Whether the next step should record its forward pass and gradients (with
+    /// `∂L̄/∂X`, layer 0's `dX`).
+    fn wants_detail(&self) -> bool {
         false
     }
 }
@@ -101,14 +173,16 @@ impl<F: FnMut(usize, f64)> Observer for F {
     }
 }
 
-/// Trains `net` in place on `X (N, n_0)`, `Y (N, n_L)` and returns every epoch's total
-/// loss. Stops with [`Error::Diverged`] at the first non-finite loss or parameter.
-pub fn train(
+/// Trains `net` in place on `X (N, n_0)`, `Y (N, n_L)` with `stepper` and returns every
+/// epoch's total loss. Stops with [`Error::Diverged`] at the first non-finite loss or
+/// parameter.
+pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
     net: &mut Network<f64>,
     x: ArrayView2<f64>,
     y: ArrayView2<f64>,
     config: &TrainConfig,
-    observer: &mut dyn Observer,
+    stepper: &mut S,
+    observer: &mut O,
 ) -> Result<Vec<f64>> {
     config.validate()?;
     check_data(net, x, y)?;
@@ -120,18 +194,14 @@ pub fn train(
         for first in (0..n).step_by(config.batch_size) {
             let last = (first + config.batch_size).min(n);
             let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
-            let (fwd, losses, grads) =
-                net.train_step(xb, yb, config.lr, None, observer.wants_input_grad());
-            account_batch(epoch, first, losses.view(), &mut total, || {
-                net.first_non_finite()
-            })?;
+            let out = stepper.step(net, xb, yb, config.lr, observer.wants_detail());
+            account_batch(epoch, first, out.losses, &mut total, out.finite, net)?;
             observer.step(&Step {
                 epoch,
                 index,
                 first_sample: first,
-                forward: &fwd,
-                losses: &losses,
-                grads: &grads,
+                losses: out.losses,
+                detail: out.detail,
                 after: net,
             });
             index += 1;
@@ -143,21 +213,25 @@ pub fn train(
     Ok(epoch_losses)
 }
 
-/// The divergence checks after one step on the batch starting at row `first`, shared
-/// by both trainers: the first non-finite per-sample loss, then a non-finite parameter
-/// (`bad_param` names it, or says there is none). Adds the losses to `total` one by one,
-/// in row order (the order that fixes the epoch total's bits).
-pub(crate) fn account_batch(
+/// The divergence checks after one step on the batch starting at row `first`: the first
+/// non-finite per-sample loss, then a non-finite parameter (named by
+/// [`Network::first_non_finite`]). Adds the losses to `total` one by one, in row order
+/// (the order that fixes the epoch total's bits).
+fn account_batch(
     epoch: usize,
     first: usize,
     losses: ArrayView1<f64>,
     total: &mut f64,
-    bad_param: impl FnOnce() -> Option<String>,
+    finite: bool,
+    net: &Network<f64>,
 ) -> Result<()> {
     if let Some(r) = losses.iter().position(|l| !l.is_finite()) {
         return Err(diverged(epoch, first + r, "loss".into()));
     }
-    if let Some(what) = bad_param() {
+    if !finite {
+        let what = net
+            .first_non_finite()
+            .unwrap_or_else(|| "a parameter".into());
         return Err(diverged(epoch, first, what));
     }
     for &l in losses {
@@ -167,7 +241,7 @@ pub(crate) fn account_batch(
 }
 
 /// The check at the end of an epoch of `n` samples: its total loss is finite.
-pub(crate) fn check_epoch(epoch: usize, n: usize, total: f64) -> Result<()> {
+fn check_epoch(epoch: usize, n: usize, total: f64) -> Result<()> {
     if total.is_finite() {
         Ok(())
     } else {

@@ -1,7 +1,7 @@
 //! Reading NumPy `.npy` and `.npz` files safely, and writing them.
 //!
 //! Every read is bounded before anything large is allocated: files over
-//! [`MAX_BYTES`] are refused by size, `.npz` members by their declared size, and a
+//! [`crate::io::MAX_BYTES`] are refused by size, `.npz` members by their declared size, and a
 //! `.npy` header's shape must match the bytes that follow it exactly. Only
 //! little-endian float64 (`'<f8'`) arrays are read as data (and `'<i8'` for sample
 //! indices); anything else is named in the error.
@@ -15,38 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::ReadNpyExt;
 
 use crate::error::{Error, Result};
-
-/// The largest file (or `.npz` member) read.
-pub const MAX_BYTES: u64 = 1 << 30;
-
-fn io_err(path: &Path, problem: impl Into<String>) -> Error {
-    Error::Io {
-        path: path.to_path_buf(),
-        problem: problem.into(),
-    }
-}
-
-/// Opens a regular file of at most [`MAX_BYTES`].
-fn open_bounded(path: &Path) -> Result<(File, u64)> {
-    let meta = std::fs::metadata(path).map_err(|e| io_err(path, e.to_string()))?;
-    if meta.is_dir() {
-        return Err(io_err(path, "is a directory, expected a file"));
-    }
-    if !meta.is_file() {
-        return Err(io_err(
-            path,
-            "is not a regular file (a device, pipe or socket)",
-        ));
-    }
-    if meta.len() > MAX_BYTES {
-        return Err(io_err(
-            path,
-            format!("is {} bytes, larger than the 1 GiB limit", meta.len()),
-        ));
-    }
-    let f = File::open(path).map_err(|e| io_err(path, e.to_string()))?;
-    Ok((f, meta.len()))
-}
+use crate::io::{open_bounded, MAX_BYTES};
 
 /// The parsed header of a `.npy` document.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,8 +119,7 @@ pub fn i64_from_npy_bytes(bytes: &[u8], what: &str) -> Result<ArrayD<i64>> {
 pub fn read_f64(path: &Path) -> Result<ArrayD<f64>> {
     let (mut f, len) = open_bounded(path)?;
     let mut bytes = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut bytes)
-        .map_err(|e| io_err(path, e.to_string()))?;
+    f.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
     f64_from_npy_bytes(&bytes, &path.display().to_string())
 }
 
@@ -168,7 +136,7 @@ impl Npz {
     pub fn open(path: &Path) -> Result<Npz> {
         let (f, _) = open_bounded(path)?;
         let zip = zip::ZipArchive::new(f)
-            .map_err(|e| io_err(path, format!("is not a valid .npz (zip) archive: {e}")))?;
+            .map_err(|e| Error::file(path, format!("is not a valid .npz (zip) archive: {e}")))?;
         let mut names: Vec<String> = zip
             .file_names()
             .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
@@ -240,9 +208,9 @@ pub fn write_npz(
     arrays: &[(String, ArrayD<f64>)],
     ints: &[(String, ArrayD<i64>)],
 ) -> Result<()> {
-    let f = File::create(path).map_err(|e| io_err(path, e.to_string()))?;
+    let f = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut w = ndarray_npy::NpzWriter::new(f);
-    let err = |e: ndarray_npy::WriteNpzError| io_err(path, e.to_string());
+    let err = |e: ndarray_npy::WriteNpzError| Error::file(path, e.to_string());
     for (name, a) in arrays {
         w.add_array(name.as_str(), a).map_err(err)?;
     }
@@ -255,7 +223,12 @@ pub fn write_npz(
 
 /// Writes one float64 `.npy`.
 pub fn write_f64(path: &Path, a: &ArrayD<f64>) -> Result<()> {
-    ndarray_npy::write_npy(path, a).map_err(|e| io_err(path, e.to_string()))
+    ndarray_npy::write_npy(path, a).map_err(|e| Error::file(path, e.to_string()))
+}
+
+/// Writes one int64 `.npy`.
+pub fn write_i64(path: &Path, a: &ArrayD<i64>) -> Result<()> {
+    ndarray_npy::write_npy(path, a).map_err(|e| Error::file(path, e.to_string()))
 }
 
 /// A 2-D view of a 1-D or 2-D array (`(n,)` becomes `(n, 1)`), or an error naming `what`.

@@ -1,0 +1,158 @@
+//! The driver: trains to each point, and for each batch computes the claimed gradients
+//! (with any injected bug), runs the probe engine on every planned tensor, and checks
+//! the training step.
+
+use ndarray::s;
+use num_dual::Dual64;
+
+use crate::check::bugs;
+use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
+use crate::check::network::plan::Plan;
+use crate::check::network::probe::BatchCtx;
+use crate::check::network::report::NetworkReport;
+use crate::check::network::update::update_check;
+use crate::check::report::{Location, TensorReport};
+use crate::error::{Error, Result};
+use crate::io::spec::Spec;
+use crate::nn::network::{Gradients, Network};
+use crate::nn::sgd::TrainConfig;
+use crate::rng::RandomState;
+use crate::run::{self, Engine};
+
+/// Checks the backward pass of `spec`'s network (see the module docs). `progress` is
+/// called with the number of element checks just finished.
+pub fn check_network(
+    spec: &Spec,
+    opts: &NetworkCheckOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<NetworkReport> {
+    let plan = Plan::new(spec, opts)?;
+    let mut net = run::network(spec)?;
+    let first_batch = plan.batches.first().map_or(0, |b| b.len());
+    let kind = if matches!(opts.mode, Mode::Directional { .. }) {
+        "direction"
+    } else {
+        "gradient"
+    };
+    let mut grads_reports: Vec<TensorReport> = plan
+        .tensors
+        .iter()
+        .map(|&t| TensorReport::new(t.name(), t.shape(&spec.sizes, first_batch), kind))
+        .collect();
+    let mut update_reports: Vec<TensorReport> = plan
+        .tensors
+        .iter()
+        .filter(|t| t.update_index().is_some())
+        .map(|&t| TensorReport::new(t.name(), t.shape(&spec.sizes, 0), "update"))
+        .collect();
+    let mut rng = RandomState::new(opts.sample_seed);
+    let mut trained = 0;
+    for &epoch in &plan.points {
+        if epoch > trained {
+            let cfg = TrainConfig {
+                epochs: epoch - trained,
+                ..spec.train_config()
+            };
+            run::train_network(&mut net, spec, cfg, Engine::Reference, &mut ())?;
+            trained = epoch;
+        }
+        if let Some(what) = net.first_non_finite() {
+            return Err(Error::invalid(
+                what,
+                format!("is not finite at epoch {epoch}; nothing to check"),
+            ));
+        }
+        let net_dual: Network<Dual64> = net.lift();
+        for batch in &plan.batches {
+            let (first, last) = (batch.start, batch.end);
+            let at = Location {
+                epoch,
+                first_sample: first,
+                batch_len: last - first,
+            };
+            let (xb, yb) = (
+                spec.x.slice(s![first..last, ..]),
+                spec.y.slice(s![first..last, ..]),
+            );
+            let fwd = net.forward(xb);
+            if let Some(r) = net
+                .sample_losses(&fwd, yb)
+                .iter()
+                .position(|l| !l.is_finite())
+            {
+                return Err(Error::invalid(
+                    "loss",
+                    format!(
+                        "is not finite at epoch {epoch}, sample {} (overflow); a gradient check needs a finite loss",
+                        first + r
+                    ),
+                ));
+            }
+            let grads = bugs::backward(&net, &fwd, yb, true, opts.bug);
+            let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
+            let mut after = net.clone();
+            bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
+            for (ti, &t) in plan.tensors.iter().enumerate() {
+                let shape = t.shape(&spec.sizes, last - first);
+                let report = &mut grads_reports[ti];
+                report.total += match opts.mode {
+                    Mode::Directional { directions } => directions,
+                    _ => shape.iter().product(),
+                };
+                let claimed = match claimed_view(&grads, t) {
+                    Some(c) if c.shape() == shape.as_slice() => c.to_owned(),
+                    Some(c) => {
+                        if report.shape_error.is_none() {
+                            report.set_shape_error(c.shape());
+                        }
+                        // Same size: compare in memory order, as the update applies it.
+                        match ndarray::ArrayD::from_shape_vec(
+                            shape.clone(),
+                            c.iter().copied().collect(),
+                        ) {
+                            Ok(c) => c,
+                            Err(_) => continue,
+                        }
+                    }
+                    None => continue,
+                };
+                let claimed = claimed.view();
+                let checks = ctx.check_tensor(t, &claimed, &shape, opts, &mut rng, progress);
+                if let Some(ui) = t.update_index() {
+                    let ur = &mut update_reports[ui];
+                    ur.total += checks.len();
+                    for (probe, e) in &checks {
+                        ur.add(
+                            update_check(&net, &after, t, probe, e, spec.lr, &opts.config),
+                            Some(at),
+                        );
+                    }
+                }
+                for (_, e) in checks {
+                    report.add(e, Some(at));
+                }
+            }
+        }
+    }
+    grads_reports.extend(update_reports);
+    Ok(NetworkReport {
+        tensors: grads_reports,
+        batches: plan.batches.len(),
+        batch_size: plan.batch_size,
+        options: NetworkCheckOptions {
+            at_epochs: plan.points,
+            ..opts.clone()
+        },
+        sizes: spec.sizes.clone(),
+        activations: spec.activations.clone(),
+    })
+}
+
+/// The claimed gradient of a tensor, as a dynamic-dimension view.
+fn claimed_view(g: &Gradients, t: Tensor) -> Option<ndarray::ArrayViewD<'_, f64>> {
+    match t {
+        Tensor::W(k) => Some(g.layers[k].dw.view().into_dyn()),
+        Tensor::B(k) => Some(g.layers[k].db.view().into_dyn()),
+        Tensor::X => g.layers[0].dx.as_ref().map(|d| d.view().into_dyn()),
+    }
+}

@@ -1,0 +1,419 @@
+//! The probe engine of one batch: both oracles on the network's own generic forward.
+//!
+//! A parameter in row `i` of layer `k` moves only column `i` of `Z_k`, so a
+//! coordinate's dual or f64 probe starts from the cached activations below layer `k`,
+//! recomputes that column with [`Dense::forward`] on the one-row layer, and runs the
+//! layers above ([`Network::forward_from`]).
+
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use num_dual::Dual64;
+use rayon::prelude::*;
+
+use crate::check::config::CheckConfig;
+use crate::check::finite_diff::Kink;
+use crate::check::finite_diff::{self, Probe};
+use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
+use crate::check::triage::ElementCheck;
+use crate::nn::dense::{Dense, DenseOutput};
+use crate::nn::network::{Forward, Network};
+use crate::rng::RandomState;
+use crate::scalar::Scalar;
+
+/// What an element check probed: one coordinate, or a direction over the tensor.
+#[derive(Debug, Clone)]
+pub enum ProbeKind {
+    /// One coordinate (its index).
+    Coord(Vec<usize>),
+    /// A unit direction over the whole tensor.
+    Direction(ndarray::ArrayD<f64>),
+}
+
+/// `k` distinct indices out of `0..n`, in increasing order (all of them when `k ≥ n`).
+fn choose(rng: &mut RandomState, n: usize, k: usize) -> Vec<usize> {
+    if k >= n {
+        return (0..n).collect();
+    }
+    let mut pool: Vec<usize> = (0..n).collect();
+    for i in 0..k {
+        let j = i + ((rng.random_sample() * (n - i) as f64) as usize).min(n - i - 1);
+        pool.swap(i, j);
+    }
+    let mut picked = pool[..k].to_vec();
+    picked.sort_unstable();
+    picked
+}
+
+/// The cached state of one batch at one training point.
+pub struct BatchCtx<'a> {
+    net: &'a Network<f64>,
+    net_dual: &'a Network<Dual64>,
+    y: ArrayView2<'a, f64>,
+    fwd: Forward<f64>,
+    /// `lifted[0] = X`, `lifted[k + 1] = A_k`, as dual numbers with zero derivative.
+    lifted: Vec<Array2<Dual64>>,
+}
+
+impl<'a> BatchCtx<'a> {
+    /// The context of one batch: the network, its dual lift, the targets and the
+    /// forward pass.
+    pub fn new(
+        net: &'a Network<f64>,
+        net_dual: &'a Network<Dual64>,
+        y: ArrayView2<'a, f64>,
+        fwd: Forward<f64>,
+    ) -> Self {
+        let mut lifted = vec![fwd.input.mapv(Dual64::from)];
+        lifted.extend(fwd.layers.iter().map(|l| l.a.mapv(Dual64::from)));
+        BatchCtx {
+            net,
+            net_dual,
+            y,
+            fwd,
+            lifted,
+        }
+    }
+
+    fn base_a(&self, k: usize) -> &Array2<f64> {
+        &self.fwd.layers[k].a
+    }
+
+    /// Element checks of one tensor, in coordinate (or direction) order.
+    pub fn check_tensor(
+        &self,
+        t: Tensor,
+        claimed: &ndarray::ArrayViewD<f64>,
+        shape: &[usize],
+        opts: &NetworkCheckOptions,
+        rng: &mut RandomState,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Vec<(ProbeKind, ElementCheck)> {
+        let size: usize = shape.iter().product();
+        let probes: Vec<ProbeKind> = match opts.mode {
+            Mode::Directional { directions } => (0..directions)
+                .map(|_| {
+                    let v: Vec<f64> = (0..size).map(|_| rng.gauss()).collect();
+                    let norm = v
+                        .iter()
+                        .map(|x| x * x)
+                        .sum::<f64>()
+                        .sqrt()
+                        .max(f64::MIN_POSITIVE);
+                    let v = ndarray::ArrayD::from_shape_vec(
+                        shape.to_vec(),
+                        v.iter().map(|x| x / norm).collect(),
+                    )
+                    .expect("size matches shape");
+                    ProbeKind::Direction(v)
+                })
+                .collect(),
+            _ => {
+                let flat: Vec<usize> = match (opts.mode, t) {
+                    (Mode::Sampled { per_tensor }, Tensor::W(_) | Tensor::X) => {
+                        choose(rng, size, per_tensor)
+                    }
+                    _ => (0..size).collect(),
+                };
+                flat.into_iter()
+                    .map(|f| {
+                        let mut idx = vec![0; shape.len()];
+                        let mut rest = f;
+                        for d in (0..shape.len()).rev() {
+                            idx[d] = rest % shape[d];
+                            rest /= shape[d];
+                        }
+                        ProbeKind::Coord(idx)
+                    })
+                    .collect()
+            }
+        };
+        let cfg = &opts.config;
+        probes
+            .into_par_iter()
+            .enumerate()
+            .map(|(d, p)| {
+                let e = match &p {
+                    ProbeKind::Coord(idx) => self.check_coord(t, idx, claimed[idx.as_slice()], cfg),
+                    ProbeKind::Direction(v) => {
+                        let claimed_dir: f64 =
+                            claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+                        let mut e = self.check_direction(t, v, claimed_dir, cfg);
+                        e.index = vec![d];
+                        e
+                    }
+                };
+                progress(1);
+                (p, e)
+            })
+            .collect()
+    }
+
+    /// `L̄` with row `i` of layer `k` replaced by `(w_row, b_i)`, generic over the
+    /// scalar: column `i` of `Z_k` from the one-row layer's own forward, then the layers
+    /// above. Returns the loss, the one-row output and the upper layers' forward.
+    #[allow(clippy::too_many_arguments)] // one probe = row, its inputs and the cache
+    fn row_probe<T: Scalar>(
+        &self,
+        net: &Network<T>,
+        k: usize,
+        i: usize,
+        w_row: Array1<T>,
+        b_i: T,
+        input: ArrayView2<T>,
+        base_a: &Array2<T>,
+    ) -> (T, DenseOutput<T>, Forward<T>) {
+        let row = Dense {
+            w: w_row.insert_axis(Axis(0)),
+            b: Array1::from_elem(1, b_i),
+            activation: net.layers[k].activation,
+        };
+        let out = row.forward(input);
+        let mut a_k = base_a.clone();
+        a_k.column_mut(i).assign(&out.a.column(0));
+        let (loss, tail) = loss_above(net, k, a_k.view(), self.y);
+        (loss, out, tail)
+    }
+
+    fn check_coord(
+        &self,
+        t: Tensor,
+        idx: &[usize],
+        claimed: f64,
+        cfg: &CheckConfig,
+    ) -> ElementCheck {
+        let (dual, theta, mut probe): (f64, f64, Box<dyn FnMut(f64) -> Probe + '_>) = match t {
+            Tensor::W(k) | Tensor::B(k) => {
+                let (i, j) = (idx[0], idx.get(1).copied());
+                let lw = &self.net_dual.layers[k];
+                let mut w_row = lw.w.row(i).to_owned();
+                let mut b_i = lw.b[i];
+                match j {
+                    Some(j) => w_row[j].eps = 1.0,
+                    None => b_i.eps = 1.0,
+                }
+                let dual = self
+                    .row_probe(
+                        self.net_dual,
+                        k,
+                        i,
+                        w_row,
+                        b_i,
+                        self.lifted[k].view(),
+                        &self.lifted[k + 1],
+                    )
+                    .0
+                    .eps;
+                let layer = &self.net.layers[k];
+                let theta = j.map_or(layer.b[i], |j| layer.w[[i, j]]);
+                let probe = move |delta: f64| {
+                    let mut w_row = layer.w.row(i).to_owned();
+                    let mut b_i = layer.b[i];
+                    match j {
+                        Some(j) => w_row[j] = theta + delta,
+                        None => b_i = theta + delta,
+                    }
+                    let (loss, out, tail) = self.row_probe(
+                        self.net,
+                        k,
+                        i,
+                        w_row,
+                        b_i,
+                        self.fwd.layer_input(k),
+                        self.base_a(k),
+                    );
+                    let zk = self.fwd.layers[k].z.slice(s![.., i..i + 1]);
+                    let kink = nearest(
+                        self.flips(k, zk, out.z.view(), i, 0),
+                        self.tail_flips(k, &tail),
+                    );
+                    Probe { value: loss, kink }
+                };
+                (dual, theta, Box::new(probe))
+            }
+            Tensor::X => {
+                let (r, j) = (idx[0], idx[1]);
+                let batch = self.fwd.input.nrows() as f64;
+                let mut x_row = self.lifted[0].slice(s![r..r + 1, ..]).to_owned();
+                x_row[[0, j]].eps = 1.0;
+                let y_r = self.y.slice(s![r..r + 1, ..]);
+                let dual = self.net_dual.mean_loss(x_row.view(), y_r).eps / batch;
+                let theta = self.fwd.input[[r, j]];
+                let probe = move |delta: f64| {
+                    let mut x_row = self.fwd.input.slice(s![r..r + 1, ..]).to_owned();
+                    x_row[[0, j]] = theta + delta;
+                    let f = self.net.forward(x_row.view());
+                    let loss = self.net.mean_loss_of(f.output(), y_r) / batch;
+                    let kink = (0..self.net.layers.len())
+                        .map(|m| {
+                            self.flips(
+                                m,
+                                self.fwd.layers[m].z.slice(s![r..r + 1, ..]),
+                                f.layers[m].z.view(),
+                                0,
+                                r,
+                            )
+                        })
+                        .fold(None, nearest);
+                    Probe { value: loss, kink }
+                };
+                (dual, theta, Box::new(probe))
+            }
+        };
+        let fd = finite_diff::estimate(theta, &mut *probe, cfg.step, cfg.richardson, dual, &cfg.fd);
+        ElementCheck::judge(idx.to_vec(), claimed, dual, &fd, cfg)
+    }
+
+    fn check_direction(
+        &self,
+        t: Tensor,
+        v: &ndarray::ArrayD<f64>,
+        claimed: f64,
+        cfg: &CheckConfig,
+    ) -> ElementCheck {
+        let (dual, scale, mut probe): (f64, f64, Box<dyn FnMut(f64) -> Probe + '_>) = match t {
+            Tensor::W(k) | Tensor::B(k) => {
+                let mut layer = self.net_dual.layers[k].clone();
+                let is_w = matches!(t, Tensor::W(_));
+                if is_w {
+                    layer
+                        .w
+                        .iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(w, &d)| w.eps = d);
+                } else {
+                    layer
+                        .b
+                        .iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(b, &d)| b.eps = d);
+                }
+                let out = layer.forward(self.lifted[k].view());
+                let dual = loss_above(self.net_dual, k, out.a.view(), self.y).0.eps;
+                let base = &self.net.layers[k];
+                let scale = if is_w {
+                    max_abs(base.w.iter())
+                } else {
+                    max_abs(base.b.iter())
+                };
+                let probe = move |delta: f64| {
+                    let mut layer = base.clone();
+                    if is_w {
+                        layer
+                            .w
+                            .iter_mut()
+                            .zip(v.iter())
+                            .for_each(|(w, &d)| *w += delta * d);
+                    } else {
+                        layer
+                            .b
+                            .iter_mut()
+                            .zip(v.iter())
+                            .for_each(|(b, &d)| *b += delta * d);
+                    }
+                    let out = layer.forward(self.fwd.layer_input(k));
+                    let (loss, tail) = loss_above(self.net, k, out.a.view(), self.y);
+                    let kink = nearest(
+                        self.flips(k, self.fwd.layers[k].z.view(), out.z.view(), 0, 0),
+                        self.tail_flips(k, &tail),
+                    );
+                    Probe { value: loss, kink }
+                };
+                (dual, scale, Box::new(probe))
+            }
+            Tensor::X => {
+                let mut x = self.lifted[0].clone();
+                x.iter_mut().zip(v.iter()).for_each(|(x, &d)| x.eps = d);
+                let dual = self.net_dual.mean_loss(x.view(), self.y).eps;
+                let scale = max_abs(self.fwd.input.iter());
+                let probe = move |delta: f64| {
+                    let mut x = self.fwd.input.clone();
+                    x.iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(x, &d)| *x += delta * d);
+                    let f = self.net.forward(x.view());
+                    let loss = self.net.mean_loss_of(f.output(), self.y);
+                    let kink = (0..self.net.layers.len())
+                        .map(|m| {
+                            self.flips(m, self.fwd.layers[m].z.view(), f.layers[m].z.view(), 0, 0)
+                        })
+                        .fold(None, nearest);
+                    Probe { value: loss, kink }
+                };
+                (dual, scale, Box::new(probe))
+            }
+        };
+        // The direction's step is relative to the tensor's largest magnitude.
+        let fd = finite_diff::estimate(scale, &mut *probe, cfg.step, cfg.richardson, dual, &cfg.fd);
+        ElementCheck::judge(vec![], claimed, dual, &fd, cfg)
+    }
+
+    /// The flips of layers above `k` in a tail forward.
+    fn tail_flips(&self, k: usize, tail: &Forward<f64>) -> Option<Kink> {
+        tail.layers
+            .iter()
+            .enumerate()
+            .map(|(m, l)| {
+                self.flips(
+                    k + 1 + m,
+                    self.fwd.layers[k + 1 + m].z.view(),
+                    l.z.view(),
+                    0,
+                    0,
+                )
+            })
+            .fold(None, nearest)
+    }
+
+    /// The nearest kink crossed in layer `layer` between `base` and `new` pre-activations
+    /// (a block of them starting at unit `unit0`, sample `sample0`).
+    fn flips(
+        &self,
+        layer: usize,
+        base: ArrayView2<f64>,
+        new: ArrayView2<f64>,
+        unit0: usize,
+        sample0: usize,
+    ) -> Option<Kink> {
+        if !self.net.layers[layer].activation.is_piecewise() {
+            return None;
+        }
+        let mut best: Option<Kink> = None;
+        for ((r, c), &zb) in base.indexed_iter() {
+            let zn = new[[r, c]];
+            if (zb > 0.0) != (zn > 0.0) {
+                let k = Kink {
+                    layer,
+                    unit: unit0 + c,
+                    sample: sample0 + r,
+                    distance: zb.abs(),
+                };
+                best = nearest(best, Some(k));
+            }
+        }
+        best
+    }
+}
+
+fn max_abs<'x>(it: impl Iterator<Item = &'x f64>) -> f64 {
+    it.fold(0.0, |m, v| m.max(v.abs()))
+}
+
+/// The nearer of two kinks.
+fn nearest(a: Option<Kink>, b: Option<Kink>) -> Option<Kink> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.distance < x.distance { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// `L̄` from layer `k`'s output `A_k (B, n_{k+1})`: runs layers `k+1..` and the loss.
+fn loss_above<T: Scalar>(
+    net: &Network<T>,
+    k: usize,
+    a_k: ArrayView2<T>,
+    y: ArrayView2<f64>,
+) -> (T, Forward<T>) {
+    let tail = net.forward_from(k + 1, a_k);
+    let loss = net.mean_loss_of(tail.output(), y);
+    (loss, tail)
+}

@@ -1,0 +1,71 @@
+//! The update check: a training step must move the parameters by `−lr·g` with the
+//! exact `g` of the dual oracle.
+
+use crate::check::config::CheckConfig;
+use crate::check::network::options::Tensor;
+use crate::check::network::probe::ProbeKind;
+use crate::check::triage::{ElementCheck, Verdict};
+use crate::nn::network::Network;
+
+/// Checks that the step moved the probed coordinate (or direction) by `−lr·g` with the
+/// exact `g` from the dual oracle, to the rounding of `θ − lr·g`.
+pub fn update_check(
+    before: &Network<f64>,
+    after: &Network<f64>,
+    t: Tensor,
+    probe: &ProbeKind,
+    e: &ElementCheck,
+    lr: f64,
+    cfg: &CheckConfig,
+) -> ElementCheck {
+    let params = |net: &Network<f64>| -> ndarray::ArrayD<f64> {
+        match t {
+            Tensor::W(k) => net.layers[k].w.clone().into_dyn(),
+            Tensor::B(k) => net.layers[k].b.clone().into_dyn(),
+            Tensor::X => unreachable!("inputs are not updated"),
+        }
+    };
+    let (p0, p1) = (params(before), params(after));
+    let ulp = |x: f64| 4.0 * f64::EPSILON * x.abs();
+    let (moved, expected, tol, index) = match probe {
+        ProbeKind::Coord(idx) => {
+            let (a, b) = (p0[idx.as_slice()], p1[idx.as_slice()]);
+            let want = a - lr * e.dual;
+            let tol =
+                ulp(a.abs().max(b.abs())) + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
+            (b - a, want - a, tol, idx.clone())
+        }
+        ProbeKind::Direction(v) => {
+            let moved: f64 = p1
+                .iter()
+                .zip(p0.iter())
+                .zip(v.iter())
+                .map(|((b, a), d)| (b - a) * d)
+                .sum();
+            let tol: f64 = p0
+                .iter()
+                .zip(p1.iter())
+                .zip(v.iter())
+                .map(|((a, b), d)| d.abs() * ulp(a.abs().max(b.abs())))
+                .sum::<f64>()
+                + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
+            (moved, -lr * e.dual, tol, vec![])
+        }
+    };
+    let verdict = if !moved.is_finite() || !expected.is_finite() {
+        Verdict::NonFinite
+    } else if (moved - expected).abs() <= tol {
+        Verdict::Verified
+    } else {
+        Verdict::UpdateBug
+    };
+    ElementCheck {
+        index,
+        claimed: moved,
+        dual: expected,
+        fd: f64::NAN,
+        fd_step: 0.0,
+        kink: None,
+        verdict,
+    }
+}

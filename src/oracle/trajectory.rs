@@ -1,0 +1,197 @@
+//! A recorded training run: what a port must reproduce.
+
+use ndarray::{Array1, Array2, ArrayD};
+
+use crate::error::Result;
+use crate::io::spec::Spec;
+use crate::io::MAX_BYTES;
+use crate::nn::network::Network;
+use crate::nn::sgd::{Detail, Observer, Step};
+use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
+use crate::run::{self, Engine};
+
+/// One recorded update step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// Update index over the run (0-based).
+    pub step: usize,
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// The batch's samples, in data order.
+    pub samples: Vec<usize>,
+    /// Per layer: `Z (B, out)`.
+    pub z: Vec<Array2<f64>>,
+    /// Per layer: `A (B, out)`.
+    pub a: Vec<Array2<f64>>,
+    /// Each sample's loss `(B)`.
+    pub loss: Array1<f64>,
+    /// `∂L̄/∂Ŷ (B, m)`.
+    pub d_output: Array2<f64>,
+    /// Per layer: `dW (out, in)`.
+    pub dw: Vec<Array2<f64>>,
+    /// Per layer: `db (out)`.
+    pub db: Vec<Array1<f64>>,
+    /// Per layer: `dX (B, in)` (layer 0's is the gradient with respect to the inputs).
+    pub dx: Vec<Array2<f64>>,
+    /// The parameters after this update.
+    pub after: Network<f64>,
+}
+
+/// A recorded training run: what a port must reproduce.
+#[derive(Debug, Clone)]
+pub struct Trajectory {
+    /// The resolved spec.
+    pub spec: Spec,
+    /// Initial parameters.
+    pub initial: Network<f64>,
+    /// The first updates, in full.
+    pub steps: Vec<StepRecord>,
+    /// Every epoch's total loss.
+    pub loss: Vec<f64>,
+    /// Final parameters.
+    pub final_: Network<f64>,
+}
+
+/// Records the first `limit` steps.
+struct Tracer {
+    limit: usize,
+    steps: Vec<StepRecord>,
+}
+
+impl Observer for Tracer {
+    fn step(&mut self, s: &Step<'_>) {
+        if self.steps.len() >= self.limit {
+            return;
+        }
+        let Some(Detail { forward, grads }) = s.detail else {
+            return;
+        };
+        let b = s.losses.len();
+        self.steps.push(StepRecord {
+            step: s.index,
+            epoch: s.epoch,
+            samples: (s.first_sample..s.first_sample + b).collect(),
+            z: forward.layers.iter().map(|l| l.z.clone()).collect(),
+            a: forward.layers.iter().map(|l| l.a.clone()).collect(),
+            loss: s.losses.to_owned(),
+            d_output: grads.d_output.clone(),
+            dw: grads.layers.iter().map(|g| g.dw.clone()).collect(),
+            db: grads.layers.iter().map(|g| g.db.clone()).collect(),
+            dx: grads
+                .layers
+                .iter()
+                .map(|g| g.dx.clone().unwrap_or_default())
+                .collect(),
+            after: s.after.clone(),
+        });
+    }
+
+    fn wants_detail(&self) -> bool {
+        self.steps.len() < self.limit
+    }
+}
+
+/// A bound on the bytes `trace_steps` recorded steps of `spec` need: in memory (each
+/// step keeps `Z`, `A`, `dX` per layer, the gradients and the updated parameters: `V`
+/// numbers) and once written (about 30 bytes a number as JSON text plus 8 in the
+/// `.npz`, and some 300 bytes of headers for each of the step's `4 + 7L` arrays).
+pub fn trace_bytes(spec: &Spec, trace_steps: usize) -> u128 {
+    let steps = trace_steps.min(total_steps(spec)) as u128;
+    let b = spec.batch_size.min(spec.x.nrows()) as u128;
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    let widths: u128 = spec.sizes.iter().map(|&s| s as u128).sum();
+    let values = 3 * b * widths + 2 * params;
+    let arrays = 4 + 7 * (spec.sizes.len() as u128 - 1);
+    steps * (values * (8 + 30 + 8) + arrays * 300)
+}
+
+/// [`record`], refusing (naming `field`) a trace that would need more than 1 GiB.
+pub fn record_checked(spec: &Spec, trace_steps: usize, field: &str) -> Result<Trajectory> {
+    let bytes = trace_bytes(spec, trace_steps);
+    if bytes > MAX_BYTES as u128 {
+        return Err(crate::Error::invalid(
+            field,
+            format!("{trace_steps} traced steps of this network need {bytes} bytes, more than the 1 GiB limit"),
+        ));
+    }
+    record(spec, trace_steps)
+}
+
+/// Trains `spec` and records its trajectory with the first `trace_steps` steps in full.
+pub fn record(spec: &Spec, trace_steps: usize) -> Result<Trajectory> {
+    let mut tracer = Tracer {
+        limit: trace_steps,
+        steps: Vec::new(),
+    };
+    let run = run::train(spec, Engine::Reference, &mut tracer)?;
+    Ok(Trajectory {
+        spec: spec.clone(),
+        initial: run.initial,
+        steps: tracer.steps,
+        loss: run.loss,
+        final_: run.final_,
+    })
+}
+
+/// The number of updates a spec's run makes: `epochs · ⌈N / batch_size⌉`.
+pub fn total_steps(spec: &Spec) -> usize {
+    spec.epochs
+        .saturating_mul(spec.x.nrows().div_ceil(spec.batch_size))
+}
+
+impl Trajectory {
+    /// The recorded array named `key`, if the trajectory has it.
+    pub fn get(&self, key: Key) -> Option<ArrayD<f64>> {
+        let param = |net: &Network<f64>, p: Param, k: usize| {
+            let l = net.layers.get(k)?;
+            Some(match p {
+                Param::W => l.w.clone().into_dyn(),
+                Param::B => l.b.clone().into_dyn(),
+            })
+        };
+        match key {
+            Key::EpochLoss => Some(Array1::from(self.loss.clone()).into_dyn()),
+            Key::Param(Snapshot::Initial, p, k) => param(&self.initial, p, k),
+            Key::Param(Snapshot::Final, p, k) => param(&self.final_, p, k),
+            Key::Param(Snapshot::After(s), p, k) => param(&self.step(s)?.after, p, k),
+            Key::Step(s, a) => {
+                let r = self.step(s)?;
+                let layer = |v: &Vec<Array2<f64>>, k: usize| Some(v.get(k)?.clone().into_dyn());
+                match a {
+                    StepArray::Samples => {
+                        Some(Array1::from_iter(r.samples.iter().map(|&i| i as f64)).into_dyn())
+                    }
+                    StepArray::Loss => Some(r.loss.clone().into_dyn()),
+                    StepArray::DOutput => Some(r.d_output.clone().into_dyn()),
+                    StepArray::Z(k) => layer(&r.z, k),
+                    StepArray::A(k) => layer(&r.a, k),
+                    StepArray::DW(k) => layer(&r.dw, k),
+                    StepArray::Db(k) => Some(r.db.get(k)?.clone().into_dyn()),
+                    StepArray::Dx(k) => layer(&r.dx, k),
+                }
+            }
+        }
+    }
+
+    /// The recorded step with index `s`.
+    pub fn step(&self, s: usize) -> Option<&StepRecord> {
+        // Steps are recorded from the first, so step `s` is usually at position `s`.
+        match self.steps.get(s) {
+            Some(r) if r.step == s => Some(r),
+            _ => self.steps.iter().find(|r| r.step == s),
+        }
+    }
+
+    /// Every recorded array with its key, in time order ([`Key::all`]).
+    pub fn quantities(&self) -> Vec<(Key, ArrayD<f64>)> {
+        let layers = self.initial.layers.len();
+        Key::all(layers, self.steps.iter().map(|r| r.step))
+            .into_iter()
+            .filter_map(|k| Some((k, self.get(k)?)))
+            .collect()
+    }
+}

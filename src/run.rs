@@ -1,0 +1,108 @@
+//! A run: a [`Spec`], a stepper and an observer, joined by the one training loop
+//! ([`crate::nn::sgd::train`]).
+//!
+//! ```
+//! use backprop_oracle::io::spec::Spec;
+//! use backprop_oracle::run::{train, Engine};
+//!
+//! let run = train(&Spec::article(), Engine::Reference, &mut ()).unwrap();
+//! assert_eq!(format!("{:.4}", run.loss[0]), "10.8979"); // the article's first line
+//! let fast = train(&Spec::article(), Engine::fast(), &mut ()).unwrap();
+//! assert_eq!(fast.loss, run.loss); // bit for bit
+//! ```
+
+use crate::engine::{FastStepper, Kernels};
+use crate::error::Result;
+use crate::io::spec::Spec;
+use crate::nn::network::Network;
+use crate::nn::sgd::{self, Observer, Reference, TrainConfig};
+
+/// Which stepper trains a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The reference stepper: the math of `nn/` as written ([`Reference`]).
+    Reference,
+    /// The allocation-free fast engine ([`FastStepper`]) with these kernels; `threads`
+    /// is its thread count (results are the same bits for any).
+    Fast {
+        /// Which kernels the engine uses.
+        kernels: Kernels,
+        /// Threads for the GEMM and the large elementwise passes (`≥ 1`).
+        threads: usize,
+    },
+}
+
+impl Engine {
+    /// The fast engine with its automatic kernels on rayon's thread count.
+    pub fn fast() -> Engine {
+        Engine::Fast {
+            kernels: Kernels::Auto,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}
+
+/// The result of [`train`]: initial and final parameters and every epoch's loss.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The parameters before training.
+    pub initial: Network<f64>,
+    /// The parameters after training.
+    pub final_: Network<f64>,
+    /// Every epoch's total loss `Σ_r L_r`.
+    pub loss: Vec<f64>,
+}
+
+/// The spec's initialised network: `np.random.seed(seed)`, then per layer
+/// `W = init_scale·randn(out, in)`, `b = 0`.
+pub fn network(spec: &Spec) -> Result<Network<f64>> {
+    Network::init(
+        &spec.sizes,
+        &spec.activations,
+        spec.loss,
+        spec.seed,
+        spec.init_scale,
+    )
+}
+
+/// Initialises the spec's network and trains it on the spec's data for its epochs.
+pub fn train<O: Observer + Send + ?Sized>(
+    spec: &Spec,
+    engine: Engine,
+    observer: &mut O,
+) -> Result<Run> {
+    let initial = network(spec)?;
+    let mut net = initial.clone();
+    let loss = train_network(&mut net, spec, spec.train_config(), engine, observer)?;
+    Ok(Run {
+        initial,
+        final_: net,
+        loss,
+    })
+}
+
+/// Trains `net` (of the spec's shape) on the spec's data with `config` (the spec's, or
+/// fewer epochs) and returns every epoch's loss.
+pub fn train_network<O: Observer + Send + ?Sized>(
+    net: &mut Network<f64>,
+    spec: &Spec,
+    config: TrainConfig,
+    engine: Engine,
+    observer: &mut O,
+) -> Result<Vec<f64>> {
+    let (x, y) = (spec.x.view(), spec.y.view());
+    match engine {
+        Engine::Reference => sgd::train(net, x, y, &config, &mut Reference::default(), observer),
+        Engine::Fast { kernels, threads } => {
+            let batch = config.batch_size.min(x.nrows());
+            let mut fast = FastStepper::new(net, batch, kernels, threads);
+            let mut go = || sgd::train(net, x, y, &config, &mut fast, observer);
+            if threads > 1 {
+                // On a rayon worker, so that the GEMM's `rayon::join` allocates nothing.
+                rayon::scope(|_| go())
+            } else {
+                go()
+            }
+        }
+    }
+}
