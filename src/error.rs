@@ -44,12 +44,12 @@ pub enum Error {
         problem: String,
     },
 
-    /// A JSON document could not be parsed (syntax, types, unknown keys).
+    /// A JSON document could not be parsed (syntax, a repeated key, too large).
     Json {
         /// What was being parsed, e.g. the spec file's path.
         what: String,
-        /// serde_json's error, with line and column.
-        source: serde_json::Error,
+        /// The reader's error, with line and column.
+        source: ParseError,
     },
 
     /// Training produced a non-finite loss or parameter.
@@ -89,7 +89,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Json`].
-    pub fn json(what: impl Into<String>, source: serde_json::Error) -> Self {
+    pub fn json(what: impl Into<String>, source: ParseError) -> Self {
         Error::Json {
             what: what.into(),
             source,
@@ -154,6 +154,30 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// A JSON syntax error (or a document over the memory limit), with its position; the
+/// source of [`Error::Json`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// What is wrong, e.g. `duplicate key "loss"`.
+    pub message: String,
+    /// Line (from 1).
+    pub line: u64,
+    /// Column in bytes (from 1).
+    pub column: u64,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.message, self.line, self.column
+        )
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,7 +17,7 @@ use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::Tolerance;
 use backprop_oracle::io::npy::f64_from_npy_bytes;
 use backprop_oracle::io::spec::{Overrides, Spec};
-use backprop_oracle::oracle::candidate::from_json;
+use backprop_oracle::oracle::candidate::from_json_str;
 use backprop_oracle::oracle::compare::{compare, reference_spec};
 use backprop_oracle::rng::RandomState;
 use serde_json::{json, Map, Value};
@@ -524,7 +524,10 @@ fn fuzz_candidates(cases: usize) -> CandidateStats {
             mutate_value(&mut g, &mut doc);
         }
         let shown = || doc.to_string();
-        let Some(cand) = st.parse.run(shown, || from_json(&doc, "candidate")) else {
+        let Some(cand) = st
+            .parse
+            .run(shown, || from_json_str(&doc.to_string(), "candidate"))
+        else {
             continue;
         };
         if cand.spec.is_some() {
@@ -781,7 +784,7 @@ fn fixed_compare_step_u64_max_overflows() {
     let spec = Spec::from_json_str(&spec_text, "spec").expect("minibatch spec");
     let doc = json!({"steps": [{"step": u64::MAX, "loss": [1.0, 2.0, 3.0]}]});
     let result = catch_unwind(|| {
-        let cand = from_json(&doc, "candidate")?;
+        let cand = from_json_str(&doc.to_string(), "candidate")?;
         compare(
             &spec,
             &cand,

@@ -19,10 +19,10 @@
 use std::path::Path;
 
 use ndarray::Array2;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::io::json::{kind, matrix_json};
+use crate::io::json::{matrix_json, Item, Json};
 use crate::io::MAX_BYTES;
 use crate::nn::activation::Activation;
 use crate::nn::loss::Loss;
@@ -111,7 +111,7 @@ impl Spec {
             None => Spec::article(),
             Some(p) => {
                 let base = p.parent().unwrap_or(Path::new("."));
-                Spec::from_value_in(&crate::io::json::read(p)?, "spec", base)?
+                Spec::from_json_in(&crate::io::json::read(p, false)?, "spec", base)?
             }
         };
         spec.with_overrides(overrides)
@@ -119,32 +119,32 @@ impl Spec {
 
     /// Parses and validates a spec document. `name` prefixes field names in errors.
     pub fn from_json_str(text: &str, name: &str) -> Result<Spec> {
-        Spec::from_value(&crate::io::json::parse(text, name)?, name)
+        Spec::from_json(&crate::io::json::parse_str(text, name, false)?, name)
     }
 
     /// Validates a parsed JSON value as a spec. `name` prefixes field names in errors.
     /// File names in `x`/`y` are relative to the current directory.
-    pub fn from_value(value: &Value, name: &str) -> Result<Spec> {
-        Spec::from_value_in(value, name, Path::new("."))
+    pub fn from_json(value: &Json, name: &str) -> Result<Spec> {
+        Spec::from_json_in(value, name, Path::new("."))
     }
 
-    /// As [`Spec::from_value`], with `x`/`y` file names relative to `base` (the spec
+    /// As [`Spec::from_json`], with `x`/`y` file names relative to `base` (the spec
     /// file's folder).
-    pub fn from_value_in(value: &Value, name: &str, base: &Path) -> Result<Spec> {
+    pub fn from_json_in(value: &Json, name: &str, base: &Path) -> Result<Spec> {
         let obj = value.as_object().ok_or_else(|| {
-            Error::invalid(name, format!("must be a JSON object, got {}", kind(value)))
+            Error::invalid(name, format!("must be a JSON object, got {}", value.kind()))
         })?;
-        if let Some(k) = obj.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        if let Some((k, _)) = obj.iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
             return Err(Error::invalid(
                 format!("{name}.{k}"),
                 format!("unknown key, expected one of {}", KEYS.join(", ")),
             ));
         }
-        let f = Fields { obj, name };
+        let f = Fields { obj: value, name };
         let article = Spec::article();
         let sizes: Vec<usize> = f
             .array("sizes")?
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, v)| positive_int(v, &f.at("sizes", i)))
             .collect::<Result<_>>()?;
@@ -159,13 +159,19 @@ impl Spec {
         }
         let activations: Vec<Activation> = f
             .array("activations")?
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, v)| {
                 let field = f.at("activations", i);
-                let s = v.as_str().ok_or_else(|| {
-                    Error::invalid(&field, format!("must be a string, got {}", kind(v)))
-                })?;
+                let s = match v {
+                    Item::Value(Json::String(s)) => s,
+                    other => {
+                        return Err(Error::invalid(
+                            &field,
+                            format!("must be a string, got {}", other.kind()),
+                        ))
+                    }
+                };
                 Activation::parse(s, &field)
             })
             .collect::<Result<_>>()?;
@@ -184,7 +190,10 @@ impl Spec {
             None => article.loss,
             Some(v) => Loss::parse(
                 v.as_str().ok_or_else(|| {
-                    Error::invalid(f.path("loss"), format!("must be a string, got {}", kind(v)))
+                    Error::invalid(
+                        f.path("loss"),
+                        format!("must be a string, got {}", v.kind()),
+                    )
                 })?,
                 &f.path("loss"),
             )?,
@@ -193,12 +202,15 @@ impl Spec {
             None => article.seed,
             Some(v) => {
                 let s = v
-                    .as_u64()
+                    .as_whole()
                     .filter(|&s| s <= u32::MAX as u64)
                     .ok_or_else(|| {
                         Error::invalid(
                             f.path("seed"),
-                            format!("must be a whole number in [0, 4294967295], got {v}"),
+                            format!(
+                                "must be a whole number in [0, 4294967295], got {}",
+                                v.show()
+                            ),
                         )
                     })?;
                 s as u32
@@ -207,11 +219,11 @@ impl Spec {
         let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
         let n_out = sizes[sizes.len() - 1];
         let x = match f.require("x")? {
-            Value::String(file) => array_file(base, file, "x", &f.path("x"), sizes[0])?,
+            Json::String(file) => array_file(base, file, "x", &f.path("x"), sizes[0])?,
             v => matrix(v, &f.path("x"), Some(sizes[0]))?,
         };
         let y = match f.require("y")? {
-            Value::String(file) => array_file(base, file, "y", &f.path("y"), n_out)?,
+            Json::String(file) => array_file(base, file, "y", &f.path("y"), n_out)?,
             v => targets(v, &f.path("y"), n_out)?,
         };
         if y.nrows() != x.nrows() {
@@ -372,7 +384,7 @@ fn check_lr(lr: f64, field: &str) -> Result<()> {
 
 /// A JSON object being read, with its name for error paths.
 struct Fields<'a> {
-    obj: &'a Map<String, Value>,
+    obj: &'a Json,
     name: &'a str,
 }
 
@@ -385,32 +397,35 @@ impl Fields<'_> {
         format!("{}.{key}[{i}]", self.name)
     }
 
-    fn get(&self, key: &str) -> Option<&Value> {
+    fn get(&self, key: &str) -> Option<&Json> {
         self.obj.get(key)
     }
 
-    fn require(&self, key: &str) -> Result<&Value> {
+    fn require(&self, key: &str) -> Result<&Json> {
         self.obj
             .get(key)
             .ok_or_else(|| Error::invalid(self.path(key), "is required but missing"))
     }
 
-    fn array(&self, key: &str) -> Result<&Vec<Value>> {
+    fn array(&self, key: &str) -> Result<Vec<Item<'_>>> {
         let v = self.require(key)?;
-        v.as_array().ok_or_else(|| {
-            Error::invalid(self.path(key), format!("must be an array, got {}", kind(v)))
+        v.items().ok_or_else(|| {
+            Error::invalid(
+                self.path(key),
+                format!("must be an array, got {}", v.kind()),
+            )
         })
     }
 
     fn opt_f64(&self, key: &str) -> Result<Option<f64>> {
         self.get(key)
-            .map(|v| number(v, &self.path(key)))
+            .map(|v| number(Item::Value(v), &self.path(key)))
             .transpose()
     }
 
     fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         self.get(key)
-            .map(|v| positive_int(v, &self.path(key)))
+            .map(|v| positive_int(Item::Value(v), &self.path(key)))
             .transpose()
     }
 }
@@ -460,10 +475,10 @@ fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> R
 }
 
 /// A finite JSON number.
-fn number(v: &Value, field: &str) -> Result<f64> {
+fn number(v: Item<'_>, field: &str) -> Result<f64> {
     let x = v
         .as_f64()
-        .ok_or_else(|| Error::invalid(field, format!("must be a number, got {}", kind(v))))?;
+        .ok_or_else(|| Error::invalid(field, format!("must be a number, got {}", v.kind())))?;
     if x.is_finite() {
         Ok(x)
     } else {
@@ -471,74 +486,91 @@ fn number(v: &Value, field: &str) -> Result<f64> {
     }
 }
 
-/// A whole number `≥ 1` that fits in `usize`.
-fn positive_int(v: &Value, field: &str) -> Result<usize> {
-    match v.as_u64() {
+/// A whole number `≥ 1` that fits in `usize` (written `3` or `3.0`).
+fn positive_int(v: Item<'_>, field: &str) -> Result<usize> {
+    match v.as_whole() {
         Some(0) => Err(Error::invalid(field, "must be ≥ 1, got 0")),
         Some(n) => {
             usize::try_from(n).map_err(|_| Error::invalid(field, format!("is too large: {n}")))
         }
         None => Err(Error::invalid(
             field,
-            format!("must be a whole number ≥ 1, got {v}"),
+            format!("must be a whole number ≥ 1, got {}", v.show()),
         )),
     }
 }
 
-/// A non-empty array of rows of `cols` finite numbers (`cols` from the first row when `None`).
-fn matrix(v: &Value, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
-    let rows = v.as_array().ok_or_else(|| {
-        Error::invalid(
-            field,
-            format!("must be an array of samples, got {}", kind(v)),
-        )
-    })?;
+/// A non-empty array of rows of `cols` finite numbers (`cols` from the first row when
+/// `None`).
+fn matrix(v: &Json, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
+    let rows = match v {
+        Json::Array(rows) => rows.as_slice(),
+        Json::Numbers { values, .. } if values.is_empty() => &[],
+        Json::Numbers { .. } => {
+            return Err(Error::invalid(
+                format!("{field}[0]"),
+                "must be an array of numbers, got a number",
+            ))
+        }
+        other => {
+            return Err(Error::invalid(
+                field,
+                format!("must be an array of samples, got {}", other.kind()),
+            ))
+        }
+    };
     if rows.is_empty() {
         return Err(Error::invalid(
             field,
             "needs at least one sample, got an empty array",
         ));
     }
-    let mut data = Vec::new();
-    let mut width = cols;
+    let width = match cols {
+        Some(c) => c,
+        None => rows[0].len().unwrap_or(0),
+    };
+    // Sized from the rows actually present (not from `cols`, which a spec may set huge).
+    let present = rows[0].len().unwrap_or(0);
+    let mut data = Vec::with_capacity(rows.len().saturating_mul(present.min(width)));
     for (r, row) in rows.iter().enumerate() {
         let row_field = format!("{field}[{r}]");
-        let row = row.as_array().ok_or_else(|| {
+        let items = row.items().ok_or_else(|| {
             Error::invalid(
                 &row_field,
-                format!("must be an array of numbers, got {}", kind(row)),
+                format!("must be an array of numbers, got {}", row.kind()),
             )
         })?;
-        let w = *width.get_or_insert(row.len());
-        if row.len() != w {
+        if items.len() != width {
             return Err(Error::invalid(
                 &row_field,
-                format!("has {} values, expected {w}", row.len()),
+                format!("has {} values, expected {width}", items.len()),
             ));
         }
-        for (c, x) in row.iter().enumerate() {
+        for (c, x) in items.into_iter().enumerate() {
             data.push(number(x, &format!("{row_field}[{c}]"))?);
         }
     }
-    let width = width.unwrap_or(0);
     Array2::from_shape_vec((rows.len(), width), data)
         .map_err(|e| Error::invalid(field, e.to_string()))
 }
 
 /// Targets: a flat array (one output) or one row of `n_out` numbers per sample.
-fn targets(v: &Value, field: &str, n_out: usize) -> Result<Array2<f64>> {
-    let items = v.as_array().ok_or_else(|| {
+fn targets(v: &Json, field: &str, n_out: usize) -> Result<Array2<f64>> {
+    let items = v.items().ok_or_else(|| {
         Error::invalid(
             field,
-            format!("must be an array of targets, got {}", kind(v)),
+            format!("must be an array of targets, got {}", v.kind()),
         )
     })?;
     match items.first() {
-        None => Err(Error::invalid(field, "needs at least one target, got an empty array")),
-        Some(Value::Array(_)) => matrix(v, field, Some(n_out)),
+        None => Err(Error::invalid(
+            field,
+            "needs at least one target, got an empty array",
+        )),
+        Some(Item::Value(first)) if first.len().is_some() => matrix(v, field, Some(n_out)),
         Some(_) if n_out == 1 => {
             let col: Vec<f64> = items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, x)| number(x, &format!("{field}[{i}]")))
                 .collect::<Result<_>>()?;

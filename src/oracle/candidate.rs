@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ndarray::{ArrayD, Dimension, IxDyn};
-use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::oracle::schema::{field as f, Key, Param, Snapshot, StepArray};
+use crate::io::json::{Item, Json};
+use crate::io::npy::{NpyArray, Npz};
+use crate::io::MAX_BYTES;
+use crate::oracle::schema::{field as f, Key, Param, Snapshot, StepArray, FORMAT, SCHEMA_VERSION};
 
 /// A port's output, as named arrays.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -16,7 +18,7 @@ pub struct Candidate {
     /// Arrays by key (`W1_init`, `step0_dW1`, `loss`, …).
     pub arrays: BTreeMap<Key, ArrayD<f64>>,
     /// The spec in the candidate's header, if it has one.
-    pub spec: Option<Value>,
+    pub spec: Option<Json>,
 }
 
 impl Candidate {
@@ -35,20 +37,46 @@ impl Candidate {
 pub fn load_candidate(path: &Path) -> Result<Candidate> {
     let name = path.display().to_string();
     let cand = if path.extension().is_some_and(|e| e == "npz") {
-        let mut npz = crate::io::npy::Npz::open(path)?;
-        let mut arrays = BTreeMap::new();
-        for (member, a) in npz.all_f64()? {
-            let key = Key::parse(&member).ok_or_else(|| {
-                Error::invalid(
+        let mut npz = Npz::open(path)?;
+        // Every member named and the whole archive's declared size planned before any
+        // member is inflated.
+        let keys: Vec<(String, Key)> = npz
+            .names()
+            .into_iter()
+            .map(|member| match Key::parse(&member) {
+                Some(key) => Ok((member, key)),
+                None => Err(Error::invalid(
                     format!("candidate array {member:?}"),
                     "is not a reference quantity (see the README for the names)",
-                )
-            })?;
+                )),
+            })
+            .collect::<Result<_>>()?;
+        if npz.declared_total() > MAX_BYTES {
+            return Err(Error::file(
+                path,
+                format!(
+                    "its members declare {} bytes in all, more than the 1 GiB limit",
+                    npz.declared_total()
+                ),
+            ));
+        }
+        let mut arrays = BTreeMap::new();
+        for (member, key) in keys {
+            let what = format!("{}[{member}]", path.display());
+            let a = match npz.read(&member, MAX_BYTES)? {
+                NpyArray::F32(_) => {
+                    return Err(Error::invalid(
+                        what,
+                        "has dtype \"<f4\", expected float64 ('<f8')",
+                    ))
+                }
+                other => other.into_f64(),
+            };
             arrays.insert(key, a);
         }
         Candidate { arrays, spec: None }
     } else {
-        from_json(&crate::io::json::read(path)?, &name)?
+        from_json(&crate::io::json::read(path, true)?, &name)?
     };
     for (key, a) in &cand.arrays {
         if let Some((idx, v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
@@ -61,26 +89,71 @@ pub fn load_candidate(path: &Path) -> Result<Candidate> {
     Ok(cand)
 }
 
-/// Reads the JSON schema into named arrays; `name` prefixes error paths.
-pub fn from_json(v: &Value, name: &str) -> Result<Candidate> {
+/// [`from_json`] of a document held in memory (`NaN`/`Infinity` literals allowed).
+pub fn from_json_str(text: &str, name: &str) -> Result<Candidate> {
+    from_json(&crate::io::json::parse_str(text, name, true)?, name)
+}
+
+/// Reads the trajectory schema into named arrays; `name` prefixes error paths. Every
+/// field's type is checked; `format` and `schema_version`, when present, must be the
+/// export's; a step number may appear once. `NaN`/`Infinity` literals are read (and
+/// refused later, at their element, by [`load_candidate`]).
+pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
     let obj = object(v, name)?;
     let mut c = Candidate::default();
     for (key, val) in obj {
         let path = format!("{name}.{key}");
         match key.as_str() {
-            f::FORMAT | f::SCHEMA_VERSION => {}
-            f::HEADER => c.spec = object(val, &path)?.get(f::SPEC).cloned(),
+            f::FORMAT => {
+                if val.as_str() != Some(FORMAT) {
+                    return Err(Error::invalid(
+                        &path,
+                        format!("must be {FORMAT:?}, got {}", val.show()),
+                    ));
+                }
+            }
+            f::SCHEMA_VERSION => match val.as_whole() {
+                Some(SCHEMA_VERSION) => {}
+                Some(v) => {
+                    return Err(Error::invalid(
+                        &path,
+                        format!(
+                        "version {v} is not supported: this build reads version {SCHEMA_VERSION}"
+                    ),
+                    ))
+                }
+                None => {
+                    return Err(Error::invalid(
+                        &path,
+                        format!(
+                            "must be the whole number {SCHEMA_VERSION}, got {}",
+                            val.show()
+                        ),
+                    ))
+                }
+            },
+            f::HEADER => c.spec = header(val, &path)?,
             f::INITIAL => layers(val, &path, Snapshot::Initial, &mut c.arrays)?,
             f::FINAL => layers(val, &path, Snapshot::Final, &mut c.arrays)?,
             f::LOSS => {
                 c.arrays.insert(Key::EpochLoss, array(val, &path)?);
             }
             f::STEPS => {
-                let steps = val
-                    .as_array()
-                    .ok_or_else(|| Error::invalid(&path, "must be an array of steps"))?;
+                let steps = match val {
+                    Json::Array(steps) => steps.as_slice(),
+                    Json::Numbers { values, .. } if values.is_empty() => &[],
+                    _ => return Err(Error::invalid(&path, "must be an array of steps")),
+                };
+                let mut seen: BTreeMap<usize, usize> = BTreeMap::new();
                 for (i, st) in steps.iter().enumerate() {
-                    step(st, &format!("{path}[{i}]"), i, &mut c.arrays)?;
+                    let sp = format!("{path}[{i}]");
+                    let s = step(st, &sp, i, &mut c.arrays)?;
+                    if let Some(first) = seen.insert(s, i) {
+                        return Err(Error::invalid(
+                            format!("{sp}.step"),
+                            format!("step {s} appears twice (also {path}[{first}])"),
+                        ));
+                    }
                 }
             }
             _ => return Err(Error::invalid(
@@ -92,24 +165,61 @@ pub fn from_json(v: &Value, name: &str) -> Result<Candidate> {
     Ok(c)
 }
 
-fn object<'v>(v: &'v Value, path: &str) -> Result<&'v Map<String, Value>> {
+/// The header's fields: `spec` (returned), and the known metadata, type-checked; other
+/// keys are a port's own metadata and are ignored.
+fn header(v: &Json, path: &str) -> Result<Option<Json>> {
+    let mut spec = None;
+    for (key, val) in object(v, path)? {
+        let p = format!("{path}.{key}");
+        match key.as_str() {
+            f::SPEC => {
+                object(val, &p)?;
+                spec = Some(val.clone());
+            }
+            "tool" | "version" | "command" | "exactness" | "precision"
+                if val.as_str().is_none() =>
+            {
+                return Err(Error::invalid(
+                    p,
+                    format!("must be a string, got {}", val.show()),
+                ));
+            }
+            "trace_steps" if val.as_whole().is_none() => {
+                return Err(Error::invalid(
+                    p,
+                    format!("must be a whole number ≥ 0, got {}", val.show()),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+fn object<'v>(v: &'v Json, path: &str) -> Result<&'v [(String, Json)]> {
     v.as_object()
-        .ok_or_else(|| Error::invalid(path, "must be a JSON object"))
+        .ok_or_else(|| Error::invalid(path, format!("must be a JSON object, got {}", v.kind())))
 }
 
 /// `{"layers": [{"W": …, "b": …}, …]}` into the parameters at snapshot `at`.
-fn layers(v: &Value, path: &str, at: Snapshot, out: &mut BTreeMap<Key, ArrayD<f64>>) -> Result<()> {
+fn layers(v: &Json, path: &str, at: Snapshot, out: &mut BTreeMap<Key, ArrayD<f64>>) -> Result<()> {
     let obj = object(v, path)?;
-    if let Some(k) = obj.keys().find(|k| *k != f::LAYERS) {
+    if let Some((k, _)) = obj.iter().find(|(k, _)| k != f::LAYERS) {
         return Err(Error::invalid(
             format!("{path}.{k}"),
             "unknown key, expected layers",
         ));
     }
-    let list = obj
-        .get(f::LAYERS)
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::invalid(format!("{path}.layers"), "must be an array of layers"))?;
+    let list = match v.get(f::LAYERS) {
+        Some(Json::Array(list)) => list.as_slice(),
+        Some(Json::Numbers { values, .. }) if values.is_empty() => &[],
+        _ => {
+            return Err(Error::invalid(
+                format!("{path}.layers"),
+                "must be an array of layers",
+            ))
+        }
+    };
     for (k, l) in list.iter().enumerate() {
         let lp = format!("{path}.layers[{k}]");
         for (name, val) in object(l, &lp)? {
@@ -132,25 +242,31 @@ fn layers(v: &Value, path: &str, at: Snapshot, out: &mut BTreeMap<Key, ArrayD<f6
     Ok(())
 }
 
+/// One step object; returns its step number (`step`, else its position).
 fn step(
-    v: &Value,
+    v: &Json,
     path: &str,
     position: usize,
     out: &mut BTreeMap<Key, ArrayD<f64>>,
-) -> Result<()> {
+) -> Result<usize> {
     let obj = object(v, path)?;
-    let s = match obj.get(f::STEP) {
-        None => position,
-        Some(n) => n
-            .as_u64()
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("{path}.step"),
-                    format!("must be a whole number ≥ 0, got {n}"),
-                )
-            })?,
+    let whole_field = |key: &str| -> Result<Option<usize>> {
+        match v.get(key) {
+            None => Ok(None),
+            Some(n) => n
+                .as_whole()
+                .and_then(|n| usize::try_from(n).ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("{path}.{key}"),
+                        format!("must be a whole number ≥ 0, got {}", n.show()),
+                    )
+                }),
+        }
     };
+    let s = whole_field(f::STEP)?.unwrap_or(position);
+    whole_field(f::EPOCH)?;
     for (key, val) in obj {
         let kp = format!("{path}.{key}");
         let simple = match key.as_str() {
@@ -167,9 +283,16 @@ fn step(
             f::STEP | f::EPOCH => {}
             f::AFTER => layers(val, &kp, Snapshot::After(s), out)?,
             f::FORWARD | f::BACKWARD => {
-                let list = val
-                    .as_array()
-                    .ok_or_else(|| Error::invalid(&kp, "must be an array with one entry per layer"))?;
+                let list = match val {
+                    Json::Array(list) => list.as_slice(),
+                    Json::Numbers { values, .. } if values.is_empty() => &[],
+                    _ => {
+                        return Err(Error::invalid(
+                            &kp,
+                            "must be an array with one entry per layer",
+                        ))
+                    }
+                };
                 let forward = key == f::FORWARD;
                 for (k, l) in list.iter().enumerate() {
                     let lp = format!("{kp}[{k}]");
@@ -200,48 +323,58 @@ fn step(
             }
         }
     }
-    Ok(())
+    Ok(s)
 }
 
-/// A number, or a rectangular nested list of numbers (any depth ≤ 2).
-fn array(v: &Value, path: &str) -> Result<ArrayD<f64>> {
-    let num = |x: &Value, p: String| -> Result<f64> {
-        x.as_f64()
-            .ok_or_else(|| Error::invalid(p, format!("must be a number, got {x}")))
+/// A list of numbers (1-D) or a rectangular list of lists of numbers (2-D).
+fn array(v: &Json, path: &str) -> Result<ArrayD<f64>> {
+    let numbers = |items: Vec<Item<'_>>, p: &str| -> Result<Vec<f64>> {
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| {
+                x.as_f64().ok_or_else(|| {
+                    Error::invalid(
+                        format!("{p}[{i}]"),
+                        format!("must be a number, got {}", x.kind()),
+                    )
+                })
+            })
+            .collect()
     };
     match v {
-        Value::Array(items) if items.first().is_some_and(Value::is_array) => {
-            let cols = items[0].as_array().map_or(0, Vec::len);
-            let mut data = Vec::with_capacity(items.len() * cols);
-            for (r, row) in items.iter().enumerate() {
-                let row = row.as_array().ok_or_else(|| {
-                    Error::invalid(format!("{path}[{r}]"), "must be an array of numbers")
-                })?;
-                if row.len() != cols {
+        Json::Numbers { values, .. } => Ok(ArrayD::from_shape_vec(
+            IxDyn(&[values.len()]),
+            values.clone(),
+        )
+        .map_err(|e| Error::invalid(path, e.to_string()))?),
+        Json::Array(rows) if rows.first().is_some_and(|r| r.len().is_some()) => {
+            let cols = rows[0].len().unwrap_or(0);
+            let mut data = Vec::with_capacity(rows.len().saturating_mul(cols));
+            for (r, row) in rows.iter().enumerate() {
+                let rp = format!("{path}[{r}]");
+                let items = row
+                    .items()
+                    .ok_or_else(|| Error::invalid(&rp, "must be an array of numbers"))?;
+                if items.len() != cols {
                     return Err(Error::invalid(
-                        format!("{path}[{r}]"),
-                        format!("has {} values, row 0 has {cols} (ragged)", row.len()),
+                        &rp,
+                        format!("has {} values, row 0 has {cols} (ragged)", items.len()),
                     ));
                 }
-                for (c, x) in row.iter().enumerate() {
-                    data.push(num(x, format!("{path}[{r}][{c}]"))?);
-                }
+                data.extend(numbers(items, &rp)?);
             }
-            ArrayD::from_shape_vec(IxDyn(&[items.len(), cols]), data)
+            ArrayD::from_shape_vec(IxDyn(&[rows.len(), cols]), data)
                 .map_err(|e| Error::invalid(path, e.to_string()))
         }
-        Value::Array(items) => {
-            let data: Vec<f64> = items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| num(x, format!("{path}[{i}]")))
-                .collect::<Result<_>>()?;
+        Json::Array(items) => {
+            let data = numbers(items.iter().map(Item::Value).collect(), path)?;
             Ok(ArrayD::from_shape_vec(IxDyn(&[data.len()]), data)
                 .map_err(|e| Error::invalid(path, e.to_string()))?)
         }
         other => Err(Error::invalid(
             path,
-            format!("must be an array, got {other}"),
+            format!("must be an array, got {}", other.show()),
         )),
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use backprop_oracle::io::spec::Spec;
-//! use backprop_oracle::oracle::candidate::from_json;
+//! use backprop_oracle::oracle::candidate::from_json_str;
 //! use backprop_oracle::oracle::compare::compare;
 //! use backprop_oracle::run::{train, Engine};
 //! use backprop_oracle::tolerance::Tolerance;
@@ -24,7 +24,7 @@
 //! // A port that got the first epoch's loss slightly wrong.
 //! let reference = train(&spec, Engine::Reference, &mut ()).unwrap();
 //! let port = serde_json::json!({"loss": [reference.loss[0] * (1.0 + 1e-6), reference.loss[1]]});
-//! let candidate = from_json(&port, "port").unwrap();
+//! let candidate = from_json_str(&port.to_string(), "port").unwrap();
 //! let result = compare(&spec, &candidate, Tolerance { rtol: 1e-9, atol: 1e-12 }).unwrap();
 //! assert_eq!(result.first.unwrap().quantity, "epoch 0 loss");
 //! ```
@@ -124,7 +124,7 @@ pub fn reference_spec(
     overrides: &Overrides,
 ) -> Result<Spec> {
     match (model, &cand.spec) {
-        (None, Some(v)) => Spec::from_value(v, "candidate.header.spec")?.with_overrides(overrides),
+        (None, Some(v)) => Spec::from_json(v, "candidate.header.spec")?.with_overrides(overrides),
         _ => Spec::load(model, overrides),
     }
 }

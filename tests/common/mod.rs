@@ -54,7 +54,7 @@ pub fn parity_names() -> Vec<String> {
 
 /// A parity fixture's spec.
 pub fn parity_spec(fixture: &Value) -> Spec {
-    Spec::from_value(&fixture["spec"], "spec").expect("fixture spec is valid")
+    Spec::from_json_str(&fixture["spec"].to_string(), "spec").expect("fixture spec is valid")
 }
 
 /// `|a − b| / max(|a|, |b|)`, 0 when both are 0.
