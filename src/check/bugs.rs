@@ -380,6 +380,34 @@ mod tests {
     /// differ from `ŷ − y` everywhere, `m = 2 ≠ 1` so `/ m` ≠ `· m`, and no `ŷ − y` is
     /// `2` or `±1`, so `2·d` ≠ `2 + d` and `2·d` ≠ `2 / d`.
     #[test]
+    fn names_and_harmlessness() {
+        use crate::nn::activation::Activation::{Relu, Sigmoid};
+        for b in Bug::ALL {
+            assert_eq!(Bug::from_name(b.name()), Some(b));
+        }
+        assert_eq!(Bug::from_name("no-such-bug"), None);
+        // derivative-of-a changes nothing without sigmoid/tanh, something with them.
+        assert!(Bug::DerivativeOfA
+            .harmless_for(&[Relu, Identity], 1, 1)
+            .is_some());
+        assert!(Bug::DerivativeOfA
+            .harmless_for(&[Relu, Sigmoid], 1, 1)
+            .is_none());
+        // mse-without-size only with one output; the batch bugs only at batch size 1.
+        assert!(Bug::MseWithoutSize
+            .harmless_for(&[Identity], 1, 4)
+            .is_some());
+        assert!(Bug::MseWithoutSize
+            .harmless_for(&[Identity], 2, 1)
+            .is_none());
+        for b in [Bug::BiasNotSummed, Bug::BatchSumNotMean] {
+            assert!(b.harmless_for(&[Identity], 2, 1).is_some());
+            assert!(b.harmless_for(&[Identity], 1, 2).is_none());
+        }
+        assert!(Bug::StaleWeights.harmless_for(&[Identity], 1, 1).is_none());
+    }
+
+    #[test]
     fn batch_derivative_bug_injections_have_their_exact_values() {
         let y_hat = array![[5.0, 10.0], [0.0, 16.0]];
         let y = array![[1.0, 2.0], [4.0, 8.0]];

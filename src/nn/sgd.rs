@@ -298,3 +298,81 @@ pub fn check_data(net: &Network<f64>, x: ArrayView2<f64>, y: ArrayView2<f64>) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::activation::Activation::{Identity, Relu};
+    use crate::nn::loss::Loss;
+    use ndarray::array;
+
+    #[test]
+    fn config_validation_names_the_field() {
+        let ok = TrainConfig {
+            lr: 0.01,
+            epochs: 1,
+            batch_size: 1,
+        };
+        assert!(ok.validate().is_ok());
+        let field = |c: TrainConfig| c.validate().unwrap_err().to_string();
+        for lr in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            assert!(field(TrainConfig { lr, ..ok }).starts_with("lr: must be finite and > 0"));
+        }
+        assert!(field(TrainConfig { epochs: 0, ..ok }).starts_with("epochs:"));
+        assert!(field(TrainConfig {
+            batch_size: 0,
+            ..ok
+        })
+        .starts_with("batch_size:"));
+    }
+
+    /// Records whether each step came with detail and with layer 0's `dX`.
+    #[derive(Default)]
+    struct Seen {
+        detail: Vec<Option<bool>>,
+        wants: bool,
+    }
+
+    impl Observer for Seen {
+        fn step(&mut self, s: &Step<'_>) {
+            self.detail
+                .push(s.detail.map(|d| d.grads.layers[0].dx.is_some()));
+        }
+        fn wants_detail(&self) -> bool {
+            self.wants
+        }
+    }
+
+    /// Layer 0's `dX` (`∂L̄/∂X`) is computed only when an observer asks for detail; the
+    /// default observer does not.
+    #[test]
+    fn the_input_gradient_is_computed_only_on_request() {
+        let net = Network::init(&[2, 3, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).unwrap();
+        let (x, y) = (array![[1.0, 2.0], [2.0, 1.0]], array![[4.0], [3.0]]);
+        let cfg = TrainConfig {
+            lr: 0.01,
+            epochs: 1,
+            batch_size: 1,
+        };
+        struct Default_;
+        impl Observer for Default_ {}
+        assert!(!Default_.wants_detail() && !().wants_detail());
+        for wants in [false, true] {
+            let mut seen = Seen {
+                wants,
+                ..Seen::default()
+            };
+            let mut n = net.clone();
+            train(
+                &mut n,
+                x.view(),
+                y.view(),
+                &cfg,
+                &mut Reference::default(),
+                &mut seen,
+            )
+            .unwrap();
+            assert_eq!(seen.detail, vec![Some(wants); 2]);
+        }
+    }
+}
