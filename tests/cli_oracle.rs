@@ -365,20 +365,32 @@ fn export_into_an_existing_folder_without_force_is_refused_and_leaves_it_untouch
 }
 
 #[test]
-fn export_with_force_replaces_an_existing_folder() {
+fn export_with_force_replaces_only_an_earlier_export() {
     let s = Scratch::new("export_force");
     let out = s.path("golden");
+    // A folder an export did not write is never replaced, with or without --force.
     std::fs::create_dir(&out).expect("mkdir");
     std::fs::write(out.join("keep.txt"), "old").expect("marker");
-    success(&export(&out, &["--force", "--trace-steps", "2"]));
-    assert!(!out.join("keep.txt").exists(), "old contents replaced");
+    let o = export(&out, &["--force", "--trace-steps", "2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("keep.txt"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
+        "old"
+    );
+    std::fs::remove_file(out.join("keep.txt")).expect("rm marker");
+    // An empty folder, then an earlier export (with npy/), are replaced.
+    success(&export(&out, &["--force", "--trace-steps", "2", "--npy"]));
     let doc = read_json(&out.join("trajectory.json"));
     assert_eq!(doc["steps"].as_array().expect("steps").len(), 2);
-    assert!(out.join("reference.npz").is_file());
-    // And again over a previous export.
+    assert!(out.join("reference.npz").is_file() && out.join("npy").is_dir());
     success(&export(&out, &["--force"]));
     let doc = read_json(&out.join("trajectory.json"));
     assert_eq!(doc["steps"].as_array().expect("steps").len(), 8);
+    assert!(
+        !out.join("npy").exists(),
+        "the earlier npy/ went with the earlier export"
+    );
     assert!(s.hidden_entries().is_empty(), "{:?}", s.hidden_entries());
 }
 

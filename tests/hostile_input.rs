@@ -419,6 +419,34 @@ fn cases() -> Vec<Case> {
         },
         member("y.npy", article_y_npy()),
     ]);
+    let dup_shape = npy_raw(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), 'shape': (1099511627776, 2), }",
+        &f64_bytes(&w1),
+    );
+    let dup_shape_npz = zip_stored(&[member("W1_init.npy", dup_shape.clone())]);
+    let dup_shape_x_npz =
+        zip_stored(&[member("x.npy", dup_shape), member("y.npy", article_y_npy())]);
+    let loss_twice = zip_stored(&[
+        member("loss.npy", npy_f64(&[1], &[1.0])),
+        member("loss.npy", npy_f64(&[1], &[2.0])),
+    ]);
+    let loss_and_loss_npy = zip_stored(&[
+        member("loss", npy_f64(&[1], &[1.0])),
+        member("loss.npy", npy_f64(&[1], &[2.0])),
+    ]);
+    // A deflated member whose header says (1,) but which inflates to 1,000,000 values:
+    // the archive declares the header and one value.
+    let inflating = {
+        let mut data = npy_raw(&dict("<f8", "(1,)"), &[]);
+        let declared = data.len() + 8;
+        data.resize(data.len() + 8_000_000, 0);
+        zip_deflated("loss.npy", &data, declared)
+    };
+    // A deflated member whose header claims more data than the archive declares.
+    let declared_short = {
+        let data = npy_f64(&[1000], &[0.5; 1000]);
+        zip_deflated("loss.npy", &data, 200)
+    };
     // A well-formed candidate (its values need not match: the flags are refused first).
     let trajectory =
         json!({"initial": {"layers": [{"W": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]}]}}).to_string();
@@ -1218,7 +1246,133 @@ fn cases() -> Vec<Case> {
         )
         .file("c.json", trajectory),
         case("compare: no candidate", &["compare"], "CANDIDATE"),
+        // ---- strict schema, duplicates, inflation (data safety) -------------------------
+        case(
+            "compare: schema_version 2",
+            &["compare", "c.json"],
+            "c.json.schema_version",
+        )
+        .file("c.json", r#"{"schema_version": 2, "loss": [1]}"#),
+        case(
+            "compare: schema_version \"1\"",
+            &["compare", "c.json"],
+            "c.json.schema_version",
+        )
+        .file("c.json", r#"{"schema_version": "1", "loss": [1]}"#),
+        case(
+            "compare: a wrong format",
+            &["compare", "c.json"],
+            "c.json.format",
+        )
+        .file("c.json", r#"{"format": "my port", "loss": [1]}"#),
+        case(
+            "compare: epoch \"banana\"",
+            &["compare", "c.json"],
+            "c.json.steps[0].epoch",
+        )
+        .file(
+            "c.json",
+            r#"{"steps": [{"step": 0, "epoch": "banana", "loss": [1]}]}"#,
+        ),
+        case(
+            "compare: two steps claim step 0",
+            &["compare", "c.json"],
+            "c.json.steps[1].step",
+        )
+        .file(
+            "c.json",
+            r#"{"steps": [{"step": 0, "loss": [1]}, {"step": 0, "loss": [2]}]}"#,
+        ),
+        case(
+            "compare: a JSON key given twice",
+            &["compare", "c.json"],
+            "duplicate key \"loss\"",
+        )
+        .file("c.json", r#"{"loss": [1], "loss": [2]}"#),
+        case(
+            "compare: loss.npy twice in an .npz",
+            &["compare", "c.npz"],
+            "c.npz",
+        )
+        .file("c.npz", loss_twice),
+        case(
+            "compare: loss and loss.npy in an .npz",
+            &["compare", "c.npz"],
+            "c.npz[loss]",
+        )
+        .file("c.npz", loss_and_loss_npy),
+        case(
+            "compare: duplicated shape key in an .npz member",
+            &["compare", "c.npz"],
+            "c.npz[W1_init]",
+        )
+        .file("c.npz", dup_shape_npz),
+        case(
+            "compare: a member that inflates past its declared size",
+            &["compare", "c.npz"],
+            "inflates to more than its declared size",
+        )
+        .file("c.npz", inflating),
+        case(
+            "compare: a member whose header needs more than declared",
+            &["compare", "c.npz"],
+            "c.npz[loss]",
+        )
+        .file("c.npz", declared_short),
+        case(
+            "compare: header spec asks for 10^8 epochs",
+            &["compare", "c.json"],
+            "--max-steps",
+        )
+        .file(
+            "c.json",
+            json!({"header": {"spec": {"sizes": [2, 3, 1], "activations": ["relu", "identity"],
+                            "x": [[1, 2]], "y": [1], "epochs": 100_000_000}}, "loss": [1.0]})
+            .to_string(),
+        ),
+        train_spec(
+            "duplicated shape key in an x .npz member",
+            npy_spec("d.npz", "d.npz"),
+            "d.npz[x]",
+        )
+        .file("d.npz", dup_shape_x_npz),
+        train_spec(
+            "a spec key given twice",
+            r#"{"sizes": [2, 3, 1], "sizes": [2, 3, 1]}"#,
+            "duplicate key \"sizes\"",
+        ),
+        case(
+            "gc: --step 1e-300 rounds to zero",
+            &["gradient-check", "--step", "1e-300"],
+            "--step: 1e-300 rounds to zero",
+        ),
+        case(
+            "gc: --at-epochs 134000000",
+            &["gradient-check", "--at-epochs", "134000000"],
+            "--at-epochs",
+        ),
     ]
+}
+
+/// A zip archive with one deflated member whose declared (uncompressed) size, in both
+/// the local header and the central directory, is set to `declared`.
+fn zip_deflated(name: &str, data: &[u8], declared: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    w.start_file(name, opts).expect("start member");
+    w.write_all(data).expect("write member");
+    let mut z = w.finish().expect("finish zip").into_inner();
+    let size = u32::try_from(declared).expect("fits u32").to_le_bytes();
+    assert_eq!(&z[..4], &0x0403_4b50u32.to_le_bytes(), "local header first");
+    z[22..26].copy_from_slice(&size);
+    let central = z
+        .windows(4)
+        .rposition(|w| w == 0x0201_4b50u32.to_le_bytes())
+        .expect("central directory");
+    z[central + 24..central + 28].copy_from_slice(&size);
+    z
 }
 
 #[test]

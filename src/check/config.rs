@@ -36,10 +36,21 @@ impl Default for CheckConfig {
 
 impl CheckConfig {
     /// Checks that tolerances are finite and non-negative and the step is in
-    /// `(0, 1)`; errors name the field (`CheckConfig.dual.rtol`, `CheckConfig.step`, …).
+    /// `[ε, 1)` (a smaller step rounds to zero: `θ + h = θ`); errors name the field
+    /// (`CheckConfig.dual.rtol`, `CheckConfig.step`, …).
     pub fn validate(&self) -> Result<()> {
         self.dual.validate("CheckConfig.dual")?;
         self.fd.validate("CheckConfig.fd")?;
+        if self.step.is_finite() && self.step > 0.0 && self.step < f64::EPSILON {
+            return Err(Error::invalid(
+                "CheckConfig.step",
+                format!(
+                    "{:e} rounds to zero (θ + step·max(1, |θ|) = θ): must be at least {:e}",
+                    self.step,
+                    f64::EPSILON
+                ),
+            ));
+        }
         if !(self.step.is_finite() && self.step > 0.0 && self.step < 1.0) {
             return Err(Error::invalid(
                 "CheckConfig.step",
@@ -102,7 +113,7 @@ mod tests {
             },
             "CheckConfig.fd.atol",
         );
-        for step in [0.0, 1.0, -1e-6, f64::NAN] {
+        for step in [0.0, 1.0, -1e-6, f64::NAN, 1e-300, 1e-17] {
             bad(CheckConfig { step, ..ok }, "CheckConfig.step");
         }
         assert!(CheckConfig {

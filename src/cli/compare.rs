@@ -9,7 +9,7 @@ use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
 use crate::oracle::candidate::load_candidate;
-use crate::oracle::compare::{compare, reference_spec};
+use crate::oracle::compare::{compare, reference_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
 
 /// Arguments of `compare`.
@@ -26,6 +26,11 @@ pub struct CompareArgs {
     /// Absolute tolerance.
     #[arg(long, default_value_t = 1e-12, allow_negative_numbers = true)]
     pub atol: f64,
+    /// The most work compare recomputes for a spec read from the candidate's own header:
+    /// parameter-updates × batch rows (epochs × samples × parameters). A spec given with
+    /// --model is trusted and not limited.
+    #[arg(long, default_value_t = DEFAULT_MAX_STEPS, value_name = "N")]
+    pub max_steps: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -50,7 +55,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         batch_size: m.batch_size,
         log_every: None,
     };
-    let spec = reference_spec(m.model.as_deref(), &cand, &overrides)?;
+    let spec = reference_spec(m.model.as_deref(), &cand, &overrides, args.max_steps)?;
     let result = compare(
         &spec,
         &cand,

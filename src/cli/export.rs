@@ -44,6 +44,19 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             command,
         },
     )?;
+    for p in &summary.removed_stale {
+        eprintln!(
+            "note: removed {}, the temporary folder of an earlier export that was killed",
+            p.display()
+        );
+    }
+    if let Some(k) = &summary.kept {
+        eprintln!(
+            "note: entries that appeared in {} while the export ran were kept in {}",
+            args.out.display(),
+            k.display()
+        );
+    }
     write_stdout(&format!(
         "wrote {} ({} arrays in reference.npz, {} traced steps, {} epochs)\n",
         args.out.display(),

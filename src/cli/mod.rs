@@ -121,14 +121,31 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
         "NetworkCheckOptions.mode.per_tensor" => "--samples",
         "NetworkCheckOptions.mode.directions" => "--directions",
         "NetworkCheckOptions.at_epochs" => "--at-epochs",
+        "NetworkCheckOptions.mode" => "--mode",
         "ExportOptions.out" => "--out",
         "trace_steps" => "--trace-steps",
+        "max_steps" => "--max-steps",
         _ => return None,
     })
 }
 
+/// On SIGINT, SIGTERM or SIGHUP, removes the temporary output this process is writing
+/// (an export's temporary folder, a plot's temporary file) and exits with `128 + signal`.
+fn remove_temporaries_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                crate::io::outdir::remove_registered();
+                std::process::exit(128 + sig);
+            }
+        });
+    }
+}
+
 /// Parses `std::env::args` and runs; usage errors print one line and exit 2.
 pub fn main() -> ExitCode {
+    remove_temporaries_on_signals();
     match Cli::try_parse() {
         Ok(cli) => run(cli),
         Err(e) => {

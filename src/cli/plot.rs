@@ -5,13 +5,30 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::io::outdir::{register, unregister};
 
-/// Checks, before any work is done, that `path` can be written: its folder exists and
-/// it is not a folder itself.
+/// What every plot this program writes contains, so that an existing file can be
+/// recognised as one (and only then replaced).
+const MARK: &str = "backprop-oracle:";
+
+/// Checks, before any work is done, that `path` can be written: its folder exists, it
+/// is not a folder, and if it exists it is a plot this program wrote (anything else is
+/// never overwritten).
 pub fn check_target(path: &Path) -> Result<()> {
     let bad = |p: &str| Error::invalid("--plot", format!("{}: {p}", path.display()));
     if path.is_dir() {
         return Err(bad("is a folder, expected an .svg file name"));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        let ours = meta.is_file()
+            && meta.len() <= 1 << 24
+            && std::fs::read_to_string(path)
+                .is_ok_and(|text| text.starts_with("<svg") && text.contains(MARK));
+        if !ours {
+            return Err(bad(
+                "exists and is not a plot that backprop-oracle wrote; it is not overwritten (choose another name)",
+            ));
+        }
     }
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => {
@@ -78,10 +95,15 @@ pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Re
         }
         root.present().map_err(|e| io(e.to_string()))?;
     }
+    debug_assert!(title.starts_with(MARK) && svg.contains(MARK));
     let tmp = path.with_extension(format!("svg.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, svg).map_err(|e| Error::io(path, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })
+    register(&tmp);
+    let result = std::fs::write(&tmp, svg)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(path, e)
+        });
+    unregister(&tmp);
+    result
 }

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::Result;
-use crate::io::json::network_json;
+use crate::io::json::write::Net;
 use crate::run::{self, Engine};
 
 /// Arguments of `train`.
@@ -69,8 +69,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         let doc = json!({
             "spec": spec.to_json(),
             "loss": run.loss,
-            "initial": network_json(&run.initial),
-            "final": network_json(&run.final_),
+            "initial": serde_json::to_value(Net(&run.initial)).unwrap_or_default(),
+            "final": serde_json::to_value(Net(&run.final_)).unwrap_or_default(),
         });
         write_stdout(&format!("{doc}\n"))?;
     }

@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod npy;
+pub mod outdir;
 pub mod spec;
 
 use std::fs::File;

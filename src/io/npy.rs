@@ -436,10 +436,14 @@ pub struct Member {
     pub declared: u64,
 }
 
+/// What an `.npz` archive is read from: a file, or bytes in memory.
+pub trait Source: Read + std::io::Seek {}
+impl<T: Read + std::io::Seek> Source for T {}
+
 /// An `.npz` archive: its members listed and checked, read one at a time on demand.
 pub struct Npz {
     path: PathBuf,
-    zip: zip::ZipArchive<std::io::BufReader<File>>,
+    zip: zip::ZipArchive<Box<dyn Source>>,
     /// The members, by name without `.npy`, sorted.
     pub members: BTreeMap<String, Member>,
 }
@@ -459,7 +463,30 @@ impl Npz {
     /// refused.
     pub fn open(path: &Path) -> Result<Npz> {
         let (f, _) = open_bounded(path)?;
-        let mut zip = zip::ZipArchive::new(std::io::BufReader::new(f))
+        Npz::from_source(Box::new(std::io::BufReader::new(f)), path)
+    }
+
+    /// [`Npz::open`] on bytes held in memory; `name` stands for the file in errors.
+    pub fn from_bytes(bytes: Vec<u8>, name: &Path) -> Result<Npz> {
+        Npz::from_source(Box::new(std::io::Cursor::new(bytes)), name)
+    }
+
+    fn from_source(mut source: Box<dyn Source>, path: &Path) -> Result<Npz> {
+        // The zip reader keeps one entry per name; the directory itself tells whether a
+        // name was given twice.
+        let names = central_directory_names(&mut source)
+            .map_err(|e| Error::file(path, format!("is not a valid .npz (zip) archive: {e}")))?;
+        let mut seen = std::collections::BTreeSet::new();
+        for full in &names {
+            let name = full.strip_suffix(".npy").unwrap_or(full);
+            if !seen.insert(name.to_string()) {
+                return Err(Error::invalid(
+                    format!("{}[{name}]", path.display()),
+                    "appears twice in the archive (as a name with and without .npy, or repeated)",
+                ));
+            }
+        }
+        let mut zip = zip::ZipArchive::new(source)
             .map_err(|e| Error::file(path, format!("is not a valid .npz (zip) archive: {e}")))?;
         let mut members = BTreeMap::new();
         for index in 0..zip.len() {
@@ -544,6 +571,59 @@ impl Npz {
         let what = format!("{}[{name}]", self.path.display());
         only_f64(self.read(name, MAX_BYTES)?, &what)
     }
+}
+
+/// The member names listed in a zip archive's central directory, in order (repeats
+/// included).
+fn central_directory_names(r: &mut dyn Source) -> std::io::Result<Vec<String>> {
+    use std::io::{Error as IoError, ErrorKind, SeekFrom};
+    let invalid = |m: &str| IoError::new(ErrorKind::InvalidData, m.to_string());
+    let len = r.seek(SeekFrom::End(0))?;
+    // The end-of-central-directory record: 22 bytes plus a comment of up to 65535.
+    let tail_len = len.min(22 + 65_535);
+    r.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    r.read_exact(&mut tail)?;
+    let eocd = tail
+        .windows(4)
+        .rposition(|w| w == 0x0605_4b50u32.to_le_bytes())
+        .ok_or_else(|| invalid("no end of central directory"))?;
+    let field = |at: usize, n: usize| -> std::io::Result<u64> {
+        let b = tail
+            .get(eocd + at..eocd + at + n)
+            .ok_or_else(|| invalid("truncated end of central directory"))?;
+        Ok(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | x as u64))
+    };
+    let (count, size, offset) = (field(10, 2)?, field(12, 4)?, field(16, 4)?);
+    if count == 0xFFFF || size == 0xFFFF_FFFF || offset == 0xFFFF_FFFF {
+        // Zip64: leave the listing to the zip reader (duplicates are then not detected).
+        return Ok(Vec::new());
+    }
+    if offset.checked_add(size).map_or(true, |end| end > len) || size > MAX_HEADER as u64 * 1024 {
+        return Err(invalid("central directory out of bounds"));
+    }
+    r.seek(SeekFrom::Start(offset))?;
+    let mut dir = vec![0u8; size as usize];
+    r.read_exact(&mut dir)?;
+    let mut names = Vec::new();
+    let mut at = 0usize;
+    while names.len() < count as usize {
+        let h = dir
+            .get(at..at + 46)
+            .ok_or_else(|| invalid("truncated central directory"))?;
+        if h[..4] != 0x0201_4b50u32.to_le_bytes() {
+            return Err(invalid("bad central directory entry"));
+        }
+        let n = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]) as usize;
+        let (name_len, extra, comment) = (n(28), n(30), n(32));
+        let name = dir
+            .get(at + 46..at + 46 + name_len)
+            .ok_or_else(|| invalid("truncated central directory"))?;
+        names.push(String::from_utf8_lossy(name).into_owned());
+        at += 46 + name_len + extra + comment;
+    }
+    r.seek(SeekFrom::Start(0))?;
+    Ok(names)
 }
 
 /// Writes arrays into an `.npz` (uncompressed, as `np.savez`), in the given order.

@@ -19,10 +19,12 @@
 use std::path::Path;
 
 use ndarray::Array2;
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::io::json::{matrix_json, Item, Json};
+use crate::io::json::value::{Item, Json};
+use crate::io::json::write::{Mat, Vector};
 use crate::io::MAX_BYTES;
 use crate::nn::activation::Activation;
 use crate::nn::loss::Loss;
@@ -350,24 +352,32 @@ impl Spec {
 
     /// The fully resolved spec as JSON (every key present; `y` flat for one output).
     pub fn to_json(&self) -> Value {
-        let y = if self.y.ncols() == 1 {
-            json!(self.y.column(0).to_vec())
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// The fully resolved spec, every key, in alphabetical order; `y` flat for one output.
+/// Written straight from the arrays (no JSON value tree for `x` and `y`).
+impl Serialize for Spec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let acts: Vec<&str> = self.activations.iter().map(|a| a.name()).collect();
+        let mut m = s.serialize_map(Some(KEYS.len()))?;
+        m.serialize_entry("activations", &acts)?;
+        m.serialize_entry("batch_size", &self.batch_size)?;
+        m.serialize_entry("epochs", &self.epochs)?;
+        m.serialize_entry("init_scale", &self.init_scale)?;
+        m.serialize_entry("log_every", &self.log_every)?;
+        m.serialize_entry("loss", self.loss.name())?;
+        m.serialize_entry("lr", &self.lr)?;
+        m.serialize_entry("seed", &self.seed)?;
+        m.serialize_entry("sizes", &self.sizes)?;
+        m.serialize_entry("x", &Mat(self.x.view()))?;
+        if self.y.ncols() == 1 {
+            m.serialize_entry("y", &Vector(self.y.column(0)))?;
         } else {
-            matrix_json(self.y.view())
-        };
-        json!({
-            "sizes": self.sizes,
-            "activations": self.activations.iter().map(|a| a.name()).collect::<Vec<_>>(),
-            "loss": self.loss.name(),
-            "seed": self.seed,
-            "init_scale": self.init_scale,
-            "x": matrix_json(self.x.view()),
-            "y": y,
-            "lr": self.lr,
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "log_every": self.log_every,
-        })
+            m.serialize_entry("y", &Mat(self.y.view()))?;
+        }
+        m.end()
     }
 }
 

@@ -37,44 +37,7 @@ impl Candidate {
 pub fn load_candidate(path: &Path) -> Result<Candidate> {
     let name = path.display().to_string();
     let cand = if path.extension().is_some_and(|e| e == "npz") {
-        let mut npz = Npz::open(path)?;
-        // Every member named and the whole archive's declared size planned before any
-        // member is inflated.
-        let keys: Vec<(String, Key)> = npz
-            .names()
-            .into_iter()
-            .map(|member| match Key::parse(&member) {
-                Some(key) => Ok((member, key)),
-                None => Err(Error::invalid(
-                    format!("candidate array {member:?}"),
-                    "is not a reference quantity (see the README for the names)",
-                )),
-            })
-            .collect::<Result<_>>()?;
-        if npz.declared_total() > MAX_BYTES {
-            return Err(Error::file(
-                path,
-                format!(
-                    "its members declare {} bytes in all, more than the 1 GiB limit",
-                    npz.declared_total()
-                ),
-            ));
-        }
-        let mut arrays = BTreeMap::new();
-        for (member, key) in keys {
-            let what = format!("{}[{member}]", path.display());
-            let a = match npz.read(&member, MAX_BYTES)? {
-                NpyArray::F32(_) => {
-                    return Err(Error::invalid(
-                        what,
-                        "has dtype \"<f4\", expected float64 ('<f8')",
-                    ))
-                }
-                other => other.into_f64(),
-            };
-            arrays.insert(key, a);
-        }
-        Candidate { arrays, spec: None }
+        from_npz(Npz::open(path)?, path)?
     } else {
         from_json(&crate::io::json::read(path, true)?, &name)?
     };
@@ -87,6 +50,48 @@ pub fn load_candidate(path: &Path) -> Result<Candidate> {
         }
     }
     Ok(cand)
+}
+
+/// Reads an `.npz` candidate: every member must be named like a reference array, and
+/// the archive's declared sizes are planned before any member is inflated.
+pub fn from_npz(mut npz: Npz, path: &Path) -> Result<Candidate> {
+    // Every member named and the whole archive's declared size planned before any
+    // member is inflated.
+    let keys: Vec<(String, Key)> = npz
+        .names()
+        .into_iter()
+        .map(|member| match Key::parse(&member) {
+            Some(key) => Ok((member, key)),
+            None => Err(Error::invalid(
+                format!("candidate array {member:?}"),
+                "is not a reference quantity (see the README for the names)",
+            )),
+        })
+        .collect::<Result<_>>()?;
+    if npz.declared_total() > MAX_BYTES {
+        return Err(Error::file(
+            path,
+            format!(
+                "its members declare {} bytes in all, more than the 1 GiB limit",
+                npz.declared_total()
+            ),
+        ));
+    }
+    let mut arrays = BTreeMap::new();
+    for (member, key) in keys {
+        let what = format!("{}[{member}]", path.display());
+        let a = match npz.read(&member, MAX_BYTES)? {
+            NpyArray::F32(_) => {
+                return Err(Error::invalid(
+                    what,
+                    "has dtype \"<f4\", expected float64 ('<f8')",
+                ))
+            }
+            other => other.into_f64(),
+        };
+        arrays.insert(key, a);
+    }
+    Ok(Candidate { arrays, spec: None })
 }
 
 /// [`from_json`] of a document held in memory (`NaN`/`Infinity` literals allowed).

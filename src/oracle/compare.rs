@@ -116,15 +116,48 @@ impl Comparison {
     }
 }
 
-/// The spec to compare against: `--model` if given, else the candidate's header spec,
-/// else the article's; then the overrides.
+/// The default work budget for recomputing a run that a candidate's own header
+/// describes, in parameter-updates × batch rows (see [`run_work`]): about a second of
+/// reference training.
+pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
+
+/// The work of recomputing `spec`'s run: every update step changes every parameter
+/// once per row of its batch, so `epochs × samples × parameters` in all.
+pub fn run_work(spec: &Spec) -> u128 {
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    spec.epochs as u128 * spec.x.nrows() as u128 * params
+}
+
+/// The spec to compare against: `model` if given, else the candidate's header spec,
+/// else the article's; then the overrides. A spec taken from the candidate's header
+/// (untrusted input) may describe at most `max_steps` of work ([`run_work`]); a spec
+/// file the caller names is trusted.
 pub fn reference_spec(
     model: Option<&Path>,
     cand: &Candidate,
     overrides: &Overrides,
+    max_steps: u64,
 ) -> Result<Spec> {
     match (model, &cand.spec) {
-        (None, Some(v)) => Spec::from_json(v, "candidate.header.spec")?.with_overrides(overrides),
+        (None, Some(v)) => {
+            let spec = Spec::from_json(v, "candidate.header.spec")?.with_overrides(overrides)?;
+            let work = run_work(&spec);
+            if work > max_steps as u128 {
+                return Err(Error::invalid(
+                    "max_steps",
+                    format!(
+                        "the candidate's header.spec describes a run of {work} parameter-updates × batch rows \
+                         (epochs × samples × parameters), more than this budget of {max_steps}; \
+                         give a spec you trust as the model instead, or raise the budget"
+                    ),
+                ));
+            }
+            Ok(spec)
+        }
         _ => Spec::load(model, overrides),
     }
 }

@@ -1,5 +1,7 @@
 //! Writing a trajectory for port authors: `trajectory.json`, `reference.npz` and,
-//! optionally, one `.npy` per array, all into a folder that appears whole or not at all.
+//! optionally, one `.npy` per array, all into a folder that appears whole or not at all
+//! ([`OutDir`]): an existing folder is replaced only with `force` and only if it holds
+//! nothing but what an export writes ([`EXPORT_FILES`]); nothing else is ever deleted.
 //!
 //! `trajectory.json` (schema version 1):
 //!
@@ -32,15 +34,19 @@
 //! std::fs::remove_dir_all(&out).unwrap();
 //! ```
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use ndarray::ArrayD;
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::io::json::{matrix_json, network_json};
+use crate::io::json::write::{Mat, Net, Vector};
+use crate::io::outdir::{Allowed, OutDir};
 use crate::oracle::schema::{field, FORMAT, SCHEMA_VERSION};
-use crate::oracle::Trajectory;
+use crate::oracle::trajectory::{StepRecord, Trajectory};
 
 /// What the trajectory promises about exactness (written into the header).
 pub const EXACTNESS: &str = "Bit-exact and machine-independent: the Rust reference itself (fixed summation order, \
@@ -69,128 +75,160 @@ pub struct ExportSummary {
     pub files: Vec<String>,
     /// Arrays in the `.npz`.
     pub arrays: usize,
+    /// Temporary folders of earlier, killed exports that were removed.
+    pub removed_stale: Vec<PathBuf>,
+    /// Where unexpected entries of a replaced folder were kept (they appeared while the
+    /// export ran; never deleted).
+    pub kept: Option<PathBuf>,
 }
 
-/// The trajectory as the JSON document described in the module docs.
+/// What an export writes, and so all an existing output folder may hold to be replaced
+/// with `force`: `trajectory.json`, `reference.npz`, and `npy/*.npy`.
+pub const EXPORT_FILES: Allowed = Allowed {
+    files: &["trajectory.json", "reference.npz"],
+    subdir: Some(("npy", "npy")),
+};
+
+/// The trajectory as the JSON document described in the module docs (a value; the
+/// export itself streams it, [`write_trajectory_json`]).
 pub fn trajectory_json(t: &Trajectory, command: &str) -> Value {
-    use field as f;
-    let steps: Vec<Value> = t
-        .steps
-        .iter()
-        .map(|s| {
-            let forward: Vec<Value> =
-                s.z.iter()
-                    .zip(&s.a)
-                    .map(|(z, a)| json!({f::Z: matrix_json(z.view()), f::A: matrix_json(a.view())}))
-                    .collect();
-            let backward: Vec<Value> = (0..s.dw.len())
-                .map(|k| {
-                    json!({
-                        f::DW: matrix_json(s.dw[k].view()),
-                        f::DB: s.db[k].to_vec(),
-                        f::DX: matrix_json(s.dx[k].view()),
+    serde_json::to_value(Doc { t, command }).unwrap_or(Value::Null)
+}
+
+/// Writes the trajectory's JSON document to `w`, pretty-printed, straight from its
+/// arrays (no value tree).
+pub fn write_trajectory_json(t: &Trajectory, command: &str, w: impl Write) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(w, &Doc { t, command }).map_err(std::io::Error::other)
+}
+
+/// The document, its fields in alphabetical order (as serde_json writes maps).
+struct Doc<'a> {
+    t: &'a Trajectory,
+    command: &'a str,
+}
+
+impl Serialize for Doc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use field as f;
+        let t = self.t;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry(f::FINAL, &Net(&t.final_))?;
+        m.serialize_entry(f::FORMAT, FORMAT)?;
+        m.serialize_entry(f::HEADER, &Header(self))?;
+        m.serialize_entry(f::INITIAL, &Net(&t.initial))?;
+        m.serialize_entry(f::LOSS, &t.loss)?;
+        m.serialize_entry(f::SCHEMA_VERSION, &SCHEMA_VERSION)?;
+        m.serialize_entry(f::STEPS, &Steps(&t.steps))?;
+        m.end()
+    }
+}
+
+struct Header<'a>(&'a Doc<'a>);
+
+impl Serialize for Header<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("command", self.0.command)?;
+        m.serialize_entry("exactness", EXACTNESS)?;
+        m.serialize_entry(field::SPEC, &self.0.t.spec)?;
+        m.serialize_entry("tool", "backprop-oracle")?;
+        m.serialize_entry("trace_steps", &self.0.t.steps.len())?;
+        m.serialize_entry("version", env!("CARGO_PKG_VERSION"))?;
+        m.end()
+    }
+}
+
+struct Steps<'a>(&'a [StepRecord]);
+
+impl Serialize for Steps<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use field as f;
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for r in self.0 {
+            seq.serialize_element(&StepDoc(r))?;
+        }
+        return seq.end();
+
+        struct StepDoc<'a>(&'a StepRecord);
+        impl Serialize for StepDoc<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let r = self.0;
+                let layers = r.dw.len();
+                let backward: Vec<BTreeMap<&str, Arr>> = (0..layers)
+                    .map(|k| {
+                        BTreeMap::from([
+                            (f::DW, Arr::M(Mat(r.dw[k].view()))),
+                            (f::DB, Arr::V(Vector(r.db[k].view()))),
+                            (f::DX, Arr::M(Mat(r.dx[k].view()))),
+                        ])
                     })
-                })
-                .collect();
-            json!({
-                f::STEP: s.step,
-                f::EPOCH: s.epoch,
-                f::SAMPLES: s.samples,
-                f::FORWARD: forward,
-                f::LOSS: s.loss.to_vec(),
-                f::D_OUTPUT: matrix_json(s.d_output.view()),
-                f::BACKWARD: backward,
-                f::AFTER: network_json(&s.after),
-            })
-        })
-        .collect();
-    json!({
-        f::FORMAT: FORMAT,
-        f::SCHEMA_VERSION: SCHEMA_VERSION,
-        f::HEADER: {
-            "tool": "backprop-oracle",
-            "version": env!("CARGO_PKG_VERSION"),
-            "command": command,
-            f::SPEC: t.spec.to_json(),
-            "trace_steps": t.steps.len(),
-            "exactness": EXACTNESS,
-        },
-        f::INITIAL: network_json(&t.initial),
-        f::LOSS: t.loss,
-        f::FINAL: network_json(&t.final_),
-        f::STEPS: steps,
+                    .collect();
+                let forward: Vec<BTreeMap<&str, Arr>> =
+                    r.z.iter()
+                        .zip(&r.a)
+                        .map(|(z, a)| {
+                            BTreeMap::from([
+                                (f::A, Arr::M(Mat(a.view()))),
+                                (f::Z, Arr::M(Mat(z.view()))),
+                            ])
+                        })
+                        .collect();
+                let mut m = s.serialize_map(Some(8))?;
+                m.serialize_entry(f::AFTER, &Net(&r.after))?;
+                m.serialize_entry(f::BACKWARD, &backward)?;
+                m.serialize_entry(f::D_OUTPUT, &Mat(r.d_output.view()))?;
+                m.serialize_entry(f::EPOCH, &r.epoch)?;
+                m.serialize_entry(f::FORWARD, &forward)?;
+                m.serialize_entry(f::LOSS, &Vector(r.loss.view()))?;
+                m.serialize_entry(f::SAMPLES, &r.samples)?;
+                m.serialize_entry(f::STEP, &r.step)?;
+                m.end()
+            }
+        }
+    }
+}
+
+/// A matrix or a vector, for maps of both.
+enum Arr<'a> {
+    M(Mat<'a>),
+    V(Vector<'a>),
+}
+
+impl Serialize for Arr<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Arr::M(m) => m.serialize(s),
+            Arr::V(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Writes the trajectory into `opts.out`, through a temporary sibling folder that is
+/// moved into place only when everything is written (see [`OutDir`]): an existing
+/// folder is replaced only with `force`, and only if it holds nothing but
+/// [`EXPORT_FILES`]; a folder that appears during the run is never replaced.
+pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
+    let dir = OutDir::prepare(&opts.out, opts.force, EXPORT_FILES, "ExportOptions.out")?;
+    let (files, arrays) = write_all(t, opts, dir.path())?;
+    let removed_stale = dir.removed_stale().to_vec();
+    let kept = dir.commit()?;
+    Ok(ExportSummary {
+        files,
+        arrays,
+        removed_stale,
+        kept,
     })
 }
 
-fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::io(path, e)
-}
-
-/// Writes the trajectory into `opts.out`. Everything is first written into a sibling
-/// temporary folder, which is then renamed into place, so an interrupted export never
-/// leaves a partial folder; an existing folder is replaced only with `force`.
-pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
-    let out = &opts.out;
-    if out.exists() && !opts.force {
-        return Err(Error::invalid(
-            "ExportOptions.out",
-            format!("{} exists; pass --force to replace it", out.display()),
-        ));
-    }
-    if out.exists() && !out.is_dir() {
-        return Err(Error::invalid(
-            "ExportOptions.out",
-            format!("{} exists and is not a folder", out.display()),
-        ));
-    }
-    let name = out
-        .file_name()
-        .ok_or_else(|| {
-            Error::invalid(
-                "ExportOptions.out",
-                format!("{} has no folder name", out.display()),
-            )
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(Error::invalid(
-            "ExportOptions.out",
-            format!("the parent folder {} does not exist", parent.display()),
-        ));
-    }
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = write_all(t, opts, &tmp);
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(e);
-        }
-    };
-    if out.exists() {
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-        std::fs::rename(out, &old).map_err(|e| io(out, e))?;
-        std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
-        std::fs::remove_dir_all(&old).map_err(|e| io(&old, e))?;
-    } else {
-        std::fs::rename(&tmp, out).map_err(|e| io(out, e))?;
-    }
-    Ok(summary)
-}
-
-fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<ExportSummary> {
-    std::fs::create_dir(dir).map_err(|e| io(dir, e))?;
+fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<(Vec<String>, usize)> {
     let mut files = vec!["trajectory.json".to_string(), "reference.npz".to_string()];
-    let doc = trajectory_json(t, &opts.command);
     let json_path = dir.join("trajectory.json");
-    let text =
-        serde_json::to_string_pretty(&doc).map_err(|e| Error::file(&json_path, e.to_string()))?;
-    std::fs::write(&json_path, text + "\n").map_err(|e| io(&json_path, e))?;
+    let f = std::fs::File::create(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    write_trajectory_json(t, &opts.command, &mut w)
+        .and_then(|()| w.write_all(b"\n"))
+        .and_then(|()| w.flush())
+        .map_err(|e| Error::io(&json_path, e))?;
 
     let (ints, floats): (Vec<_>, Vec<_>) = t
         .quantities()
@@ -207,7 +245,7 @@ fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<ExportS
     crate::io::npy::write_npz(&dir.join("reference.npz"), &floats, &ints)?;
     if opts.npy {
         let npy_dir = dir.join("npy");
-        std::fs::create_dir(&npy_dir).map_err(|e| io(&npy_dir, e))?;
+        std::fs::create_dir(&npy_dir).map_err(|e| Error::io(&npy_dir, e))?;
         for (key, a) in &floats {
             crate::io::npy::write_f64(&npy_dir.join(format!("{key}.npy")), a)?;
             files.push(format!("npy/{key}.npy"));
@@ -217,8 +255,5 @@ fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<ExportS
             files.push(format!("npy/{key}.npy"));
         }
     }
-    Ok(ExportSummary {
-        files,
-        arrays: floats.len() + ints.len(),
-    })
+    Ok((files, floats.len() + ints.len()))
 }

@@ -8,10 +8,11 @@ use num_dual::Dual64;
 use crate::check::bugs;
 use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
 use crate::check::network::plan::Plan;
-use crate::check::network::probe::BatchCtx;
+use crate::check::network::probe::{BatchCtx, ProbeKind};
 use crate::check::network::report::NetworkReport;
 use crate::check::network::update::update_check;
 use crate::check::report::{Location, TensorReport};
+use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::nn::network::{Gradients, Network};
@@ -99,8 +100,9 @@ pub fn check_network(
                     Mode::Directional { directions } => directions,
                     _ => shape.iter().product(),
                 };
+                let reshaped;
                 let claimed = match claimed_view(&grads, t) {
-                    Some(c) if c.shape() == shape.as_slice() => c.to_owned(),
+                    Some(c) if c.shape() == shape.as_slice() => c,
                     Some(c) => {
                         if report.shape_error.is_none() {
                             report.set_shape_error(c.shape());
@@ -110,27 +112,30 @@ pub fn check_network(
                             shape.clone(),
                             c.iter().copied().collect(),
                         ) {
-                            Ok(c) => c,
+                            Ok(c) => {
+                                reshaped = c;
+                                reshaped.view()
+                            }
                             Err(_) => continue,
                         }
                     }
                     None => continue,
                 };
-                let claimed = claimed.view();
-                let checks = ctx.check_tensor(t, &claimed, &shape, opts, &mut rng, progress);
-                if let Some(ui) = t.update_index() {
-                    let ur = &mut update_reports[ui];
-                    ur.total += checks.len();
-                    for (probe, e) in &checks {
+                let mut update = t.update_index().map(|ui| &mut update_reports[ui]);
+                let mut sink = |probe: &ProbeKind, e: ElementCheck| {
+                    if let Some(ur) = update.as_deref_mut() {
+                        ur.total += 1;
                         ur.add(
-                            update_check(&net, &after, t, probe, e, spec.lr, &opts.config),
+                            update_check(&net, &after, t, probe, &e, spec.lr, &opts.config),
                             Some(at),
                         );
                     }
-                }
-                for (_, e) in checks {
                     report.add(e, Some(at));
-                }
+                };
+                let chunk = plan.chunk(&shape);
+                ctx.check_tensor(
+                    t, &claimed, &shape, opts, &mut rng, progress, chunk, &mut sink,
+                );
             }
         }
     }

@@ -10,6 +10,12 @@ use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::io::MAX_BYTES;
 
+/// The most element checks one network check may make: its work bound.
+pub const MAX_CHECKS: u64 = 1_000_000_000;
+
+/// The memory a chunk of checks in flight may use.
+const CHUNK_BYTES: u64 = 64 << 20;
+
 /// What a network check will do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
@@ -50,23 +56,6 @@ impl Plan {
                     "must be ≥ 1, got 0",
                 ))
             }
-            Mode::Directional { directions } => {
-                // All directions of a tensor are drawn before they are checked.
-                let largest = spec
-                    .sizes
-                    .windows(2)
-                    .map(|io| io[0] as u128 * io[1] as u128)
-                    .chain([spec.x.len() as u128])
-                    .max()
-                    .unwrap_or(0);
-                let bytes = 8 * directions as u128 * largest;
-                if bytes > MAX_BYTES as u128 {
-                    return Err(Error::invalid(
-                        "NetworkCheckOptions.mode.directions",
-                        format!("{directions} directions of a {largest}-element tensor need {bytes} bytes, more than the 1 GiB limit"),
-                    ));
-                }
-            }
             _ => {}
         }
         let mut points = opts.at_epochs.clone();
@@ -89,13 +78,116 @@ impl Plan {
             .step_by(batch_size)
             .map(|first| first..(first + batch_size).min(n))
             .collect();
-        Ok(Plan {
+        let plan = Plan {
             points,
             batch_size,
             batches,
             tensors: Tensor::all(spec.sizes.len() - 1),
             mode: opts.mode,
-        })
+        };
+        let checks = plan.checks(&spec.sizes);
+        if checks > MAX_CHECKS {
+            let (field, advice) = match opts.mode {
+                Mode::Directional { .. } => {
+                    ("NetworkCheckOptions.mode.directions", "fewer directions")
+                }
+                Mode::Sampled { .. } => ("NetworkCheckOptions.mode.per_tensor", "fewer samples"),
+                Mode::Exhaustive => (
+                    "NetworkCheckOptions.mode",
+                    "the sampled or directional mode",
+                ),
+            };
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "the check would make {checks} element checks, more than the limit of {MAX_CHECKS}; use {advice} or fewer epochs in at_epochs"
+                ),
+            ));
+        }
+        let batch_field = if opts.batch_size.is_some() {
+            "NetworkCheckOptions.batch_size"
+        } else {
+            "spec.batch_size"
+        };
+        let parts = plan.memory(spec, rayon::current_num_threads().max(1));
+        let total: u128 = parts.iter().map(|p| p.1).sum();
+        if total > MAX_BYTES as u128 {
+            let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+            let (i, _) = parts
+                .iter()
+                .enumerate()
+                .max_by_key(|(_, p)| p.1)
+                .unwrap_or((0, &parts[0]));
+            let field = ["sizes", batch_field, "NetworkCheckOptions.mode.directions"][i];
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "the check would need {:.2} GiB (network copies and probes {:.2} GiB, a batch's caches {:.2} GiB, directions in flight {:.2} GiB), more than the 1 GiB limit",
+                    gib(total),
+                    gib(parts[0].1),
+                    gib(parts[1].1),
+                    gib(parts[2].1)
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// The bytes the check needs at its peak, in three parts: what grows with the
+    /// network (its f64, dual and updated copies, gradients, and per-probe layer copies
+    /// on `threads` threads), with the batch (forward caches, probes' activations), and
+    /// the directions drawn at once (directional mode). Counted from the code's actual
+    /// allocations, rounded up (see the module docs).
+    pub fn memory(&self, spec: &Spec, threads: usize) -> [(&'static str, u128); 3] {
+        let sizes = &spec.sizes;
+        let t = threads as u128;
+        let params: u128 = sizes
+            .windows(2)
+            .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+            .sum();
+        let b = self.batches.first().map_or(0, |r| r.len()) as u128;
+        let widths: u128 = sizes.iter().map(|&s| s as u128).sum();
+        let widest = sizes.iter().copied().max().unwrap_or(0) as u128;
+        let largest = self
+            .tensors
+            .iter()
+            .map(|tensor| tensor.shape(sizes, b as usize).iter().product::<usize>() as u128)
+            .max()
+            .unwrap_or(0);
+        // f64 network, its dual lift (16 B a number), the updated copy, the gradients,
+        // and the reference stepper's own step while training to a point.
+        let mut network = params * (8 + 16 + 8 + 8 + 16) + 8 * largest;
+        // Directional probes copy the probed layer, in f64 and as dual numbers.
+        if let Mode::Directional { .. } = self.mode {
+            network += t * 24 * largest;
+        }
+        // Forward caches (Z, A), their dual lift, gradients (dZ, dX), the training
+        // stepper's caches; each probe in flight: a layer's activations and the layers
+        // above, as f64 and dual numbers.
+        let batch = b * widths * 8 * 10 + t * (b * widths * 96 + 24 * widest);
+        let directions = match self.mode {
+            Mode::Directional { .. } => {
+                let chunk = self.chunk(&[largest as usize]) as u128;
+                chunk * (8 * largest + 256)
+            }
+            _ => 4096 * 256,
+        };
+        [
+            ("sizes", network),
+            ("batch", batch),
+            ("directions", directions),
+        ]
+    }
+
+    /// How many element checks of a tensor of `shape` are made (and their probes held)
+    /// at once: as many as fit in 64 MiB, between 1 and 4096.
+    pub fn chunk(&self, shape: &[usize]) -> usize {
+        let size = shape.iter().product::<usize>() as u64;
+        let per = match self.mode {
+            Mode::Directional { .. } => 8 * size + 256,
+            _ => 256,
+        };
+        (CHUNK_BYTES / per).clamp(1, 4096) as usize
     }
 
     /// The element checks of tensor `t` (of `shape`) in one batch: every element

@@ -28,19 +28,38 @@ pub enum ProbeKind {
     Direction(ndarray::ArrayD<f64>),
 }
 
-/// `k` distinct indices out of `0..n`, in increasing order (all of them when `k ≥ n`).
+/// `k` distinct indices out of `0..n`, in increasing order (all of them when `k ≥ n`):
+/// a partial Fisher–Yates shuffle of `0..n`, with the pool kept sparse (only the
+/// swapped positions are stored), so the memory is `O(k)` whatever `n` is.
 fn choose(rng: &mut RandomState, n: usize, k: usize) -> Vec<usize> {
     if k >= n {
         return (0..n).collect();
     }
-    let mut pool: Vec<usize> = (0..n).collect();
+    let mut swapped: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut picked = Vec::with_capacity(k);
     for i in 0..k {
         let j = i + ((rng.random_sample() * (n - i) as f64) as usize).min(n - i - 1);
-        pool.swap(i, j);
+        let at_i = swapped.get(&i).copied().unwrap_or(i);
+        let at_j = swapped.get(&j).copied().unwrap_or(j);
+        swapped.insert(j, at_i);
+        picked.push(at_j);
     }
-    let mut picked = pool[..k].to_vec();
     picked.sort_unstable();
     picked
+}
+
+/// A seeded random unit direction of the given shape (Gaussian entries, normalised).
+fn unit_direction(rng: &mut RandomState, shape: &[usize]) -> ndarray::ArrayD<f64> {
+    let size: usize = shape.iter().product();
+    let mut v: Vec<f64> = (0..size).map(|_| rng.gauss()).collect();
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= norm);
+    ndarray::ArrayD::from_shape_vec(shape.to_vec(), v).expect("size matches shape")
 }
 
 /// The cached state of one batch at one training point.
@@ -77,7 +96,10 @@ impl<'a> BatchCtx<'a> {
         &self.fwd.layers[k].a
     }
 
-    /// Element checks of one tensor, in coordinate (or direction) order.
+    /// Element checks of one tensor, in coordinate (or direction) order, handed to
+    /// `sink` with their probe. Probes are made and checked `chunk` at a time (in
+    /// parallel within a chunk), so memory does not grow with the number of checks.
+    #[allow(clippy::too_many_arguments)] // a tensor, its claim, and how to go through it
     pub fn check_tensor(
         &self,
         t: Tensor,
@@ -86,65 +108,78 @@ impl<'a> BatchCtx<'a> {
         opts: &NetworkCheckOptions,
         rng: &mut RandomState,
         progress: &(dyn Fn(u64) + Sync),
-    ) -> Vec<(ProbeKind, ElementCheck)> {
+        chunk: usize,
+        sink: &mut dyn FnMut(&ProbeKind, ElementCheck),
+    ) {
         let size: usize = shape.iter().product();
-        let probes: Vec<ProbeKind> = match opts.mode {
-            Mode::Directional { directions } => (0..directions)
-                .map(|_| {
-                    let v: Vec<f64> = (0..size).map(|_| rng.gauss()).collect();
-                    let norm = v
-                        .iter()
-                        .map(|x| x * x)
-                        .sum::<f64>()
-                        .sqrt()
-                        .max(f64::MIN_POSITIVE);
-                    let v = ndarray::ArrayD::from_shape_vec(
-                        shape.to_vec(),
-                        v.iter().map(|x| x / norm).collect(),
-                    )
-                    .expect("size matches shape");
-                    ProbeKind::Direction(v)
-                })
-                .collect(),
-            _ => {
-                let flat: Vec<usize> = match (opts.mode, t) {
-                    (Mode::Sampled { per_tensor }, Tensor::W(_) | Tensor::X) => {
-                        choose(rng, size, per_tensor)
-                    }
-                    _ => (0..size).collect(),
-                };
-                flat.into_iter()
-                    .map(|f| {
-                        let mut idx = vec![0; shape.len()];
-                        let mut rest = f;
-                        for d in (0..shape.len()).rev() {
-                            idx[d] = rest % shape[d];
-                            rest /= shape[d];
-                        }
-                        ProbeKind::Coord(idx)
-                    })
-                    .collect()
-            }
-        };
+        let chunk = chunk.max(1);
         let cfg = &opts.config;
-        probes
-            .into_par_iter()
-            .enumerate()
-            .map(|(d, p)| {
-                let e = match &p {
-                    ProbeKind::Coord(idx) => self.check_coord(t, idx, claimed[idx.as_slice()], cfg),
-                    ProbeKind::Direction(v) => {
-                        let claimed_dir: f64 =
-                            claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
-                        let mut e = self.check_direction(t, v, claimed_dir, cfg);
-                        e.index = vec![d];
-                        e
+        let run = |probes: Vec<ProbeKind>, first: usize| -> Vec<(ProbeKind, ElementCheck)> {
+            probes
+                .into_par_iter()
+                .enumerate()
+                .map(|(d, p)| {
+                    let e = match &p {
+                        ProbeKind::Coord(idx) => {
+                            self.check_coord(t, idx, claimed[idx.as_slice()], cfg)
+                        }
+                        ProbeKind::Direction(v) => {
+                            let claimed_dir: f64 =
+                                claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+                            let mut e = self.check_direction(t, v, claimed_dir, cfg);
+                            e.index = vec![first + d];
+                            e
+                        }
+                    };
+                    progress(1);
+                    (p, e)
+                })
+                .collect()
+        };
+        match opts.mode {
+            Mode::Directional { directions } => {
+                let mut first = 0;
+                while first < directions {
+                    let n = chunk.min(directions - first);
+                    let probes: Vec<ProbeKind> = (0..n)
+                        .map(|_| ProbeKind::Direction(unit_direction(rng, shape)))
+                        .collect();
+                    for (p, e) in run(probes, first) {
+                        sink(&p, e);
                     }
+                    first += n;
+                }
+            }
+            _ => {
+                let picked = match (opts.mode, t) {
+                    (Mode::Sampled { per_tensor }, Tensor::W(_) | Tensor::X) => {
+                        Some(choose(rng, size, per_tensor))
+                    }
+                    _ => None,
                 };
-                progress(1);
-                (p, e)
-            })
-            .collect()
+                let count = picked.as_ref().map_or(size, Vec::len);
+                let coord = |f: usize| {
+                    let mut idx = vec![0; shape.len()];
+                    let mut rest = f;
+                    for d in (0..shape.len()).rev() {
+                        idx[d] = rest % shape[d];
+                        rest /= shape[d];
+                    }
+                    ProbeKind::Coord(idx)
+                };
+                let mut first = 0;
+                while first < count {
+                    let n = chunk.min(count - first);
+                    let probes: Vec<ProbeKind> = (first..first + n)
+                        .map(|i| coord(picked.as_ref().map_or(i, |p| p[i])))
+                        .collect();
+                    for (p, e) in run(probes, first) {
+                        sink(&p, e);
+                    }
+                    first += n;
+                }
+            }
+        }
     }
 
     /// `L̄` with row `i` of layer `k` replaced by `(w_row, b_i)`, generic over the

@@ -1,18 +1,16 @@
 //! JSON in and out. Every input document is read by the one strict reader in
-//! [`parse`] into a [`Json`] value; outputs are written with serde_json, numbers in
-//! shortest round-trip form (parsing them gives back the exact f64).
+//! [`parse`] into a [`Json`] value; outputs are written with serde_json straight from
+//! the arrays ([`write`](mod@write)), numbers in shortest round-trip form (parsing them gives back
+//! the exact f64).
 
 pub mod parse;
 pub mod value;
+pub mod write;
 
 use std::path::Path;
 
-use ndarray::ArrayView2;
-use serde_json::{json, Value};
-
 use crate::error::{Error, Result};
 use crate::io::MAX_BYTES;
-use crate::nn::network::Network;
 
 pub use crate::error::ParseError;
 pub use parse::Options;
@@ -21,22 +19,6 @@ pub use value::{Item, Json};
 /// How much memory a parsed input document may take: half the 1 GiB limit, so that
 /// converting its arrays into matrices stays within it.
 pub const MAX_DOCUMENT_BYTES: u64 = MAX_BYTES / 2;
-
-/// A matrix as a JSON array of rows.
-pub fn matrix_json(m: ArrayView2<f64>) -> Value {
-    Value::Array(m.rows().into_iter().map(|r| json!(r.to_vec())).collect())
-}
-
-/// A network's parameters: `{"layers": [{"W": [[…]], "b": […]}, …]}`, `W (out, in)`
-/// row-major, one inner array per unit.
-pub fn network_json(net: &Network<f64>) -> Value {
-    let layers: Vec<_> = net
-        .layers
-        .iter()
-        .map(|l| json!({"W": matrix_json(l.w.view()), "b": l.b.to_vec()}))
-        .collect();
-    json!({ "layers": layers })
-}
 
 /// Parses a JSON document held in memory; `what` names it in errors.
 pub fn parse_str(text: &str, what: &str, non_finite: bool) -> Result<Json> {
