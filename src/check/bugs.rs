@@ -379,6 +379,19 @@ mod tests {
     /// gives something else: `ŷ + y = [[6, 12], [4, 24]]` and `ŷ / y = [[5, 5], [0, 2]]`
     /// differ from `ŷ − y` everywhere, `m = 2 ≠ 1` so `/ m` ≠ `· m`, and no `ŷ − y` is
     /// `2` or `±1`, so `2·d` ≠ `2 + d` and `2·d` ≠ `2 / d`.
+    /// Layer 0's `dX` only on request, with a bug injected as without.
+    #[test]
+    fn buggy_backward_computes_the_input_gradient_only_on_request() {
+        let (net, x, y) = one_layer_2x3();
+        let fwd = net.forward(x.view());
+        for bug in [Bug::DwTransposed, Bug::DxNoTranspose, Bug::MseWithoutTwo] {
+            for want in [false, true] {
+                let g = backward(&net, &fwd, y.view(), want, Some(bug));
+                assert_eq!(g.layers[0].dx.is_some(), want, "{bug:?}");
+            }
+        }
+    }
+
     #[test]
     fn names_and_harmlessness() {
         use crate::nn::activation::Activation::{Relu, Sigmoid};

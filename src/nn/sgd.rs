@@ -326,10 +326,12 @@ mod tests {
         .starts_with("batch_size:"));
     }
 
-    /// Records whether each step came with detail and with layer 0's `dX`.
+    /// Records each step's index and first sample, and whether it came with detail
+    /// and with layer 0's `dX`.
     #[derive(Default)]
     struct Seen {
         detail: Vec<Option<bool>>,
+        steps: Vec<(usize, usize, usize)>,
         wants: bool,
     }
 
@@ -337,6 +339,7 @@ mod tests {
         fn step(&mut self, s: &Step<'_>) {
             self.detail
                 .push(s.detail.map(|d| d.grads.layers[0].dx.is_some()));
+            self.steps.push((s.epoch, s.index, s.first_sample));
         }
         fn wants_detail(&self) -> bool {
             self.wants
@@ -374,5 +377,92 @@ mod tests {
             .unwrap();
             assert_eq!(seen.detail, vec![Some(wants); 2]);
         }
+    }
+
+    /// The loop numbers steps over the whole run and hands closures every epoch.
+    #[test]
+    fn observers_see_every_step_and_epoch_in_order() {
+        let net = Network::init(&[2, 3, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).unwrap();
+        let (x, y) = (
+            array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0]],
+            array![[4.0], [3.0], [5.0]],
+        );
+        let cfg = TrainConfig {
+            lr: 0.01,
+            epochs: 2,
+            batch_size: 2,
+        };
+        let mut seen = Seen::default();
+        let mut n = net.clone();
+        let loss = train(
+            &mut n,
+            x.view(),
+            y.view(),
+            &cfg,
+            &mut Reference::default(),
+            &mut seen,
+        );
+        assert_eq!(
+            seen.steps,
+            [(0, 0, 0), (0, 1, 2), (1, 2, 0), (1, 3, 2)],
+            "(epoch, index, first sample)"
+        );
+        let mut epochs = Vec::new();
+        let mut n = net.clone();
+        let mut on_epoch = |e: usize, total: f64| epochs.push((e, total));
+        train(
+            &mut n,
+            x.view(),
+            y.view(),
+            &cfg,
+            &mut Reference::default(),
+            &mut on_epoch,
+        )
+        .unwrap();
+        assert_eq!(
+            epochs,
+            [(0, loss.as_ref().unwrap()[0]), (1, loss.unwrap()[1])]
+        );
+    }
+
+    /// Divergence names the sample: the batch's first sample plus the row of the first
+    /// non-finite loss; an epoch total that overflows names the epoch's last sample.
+    #[test]
+    fn divergence_names_the_epoch_and_sample() {
+        let net = Network::init(&[1, 1], &[Identity], Loss::Mse, 0, 1.0).unwrap();
+        let diverged = |y: ndarray::Array2<f64>, lr: f64, batch_size: usize| {
+            let x = ndarray::Array2::from_elem((y.nrows(), 1), 0.5);
+            let cfg = TrainConfig {
+                lr,
+                epochs: 1,
+                batch_size,
+            };
+            let mut n = net.clone();
+            match train(
+                &mut n,
+                x.view(),
+                y.view(),
+                &cfg,
+                &mut Reference::default(),
+                &mut (),
+            ) {
+                Err(Error::Diverged {
+                    epoch,
+                    sample,
+                    what,
+                }) => (epoch, sample, what),
+                other => panic!("{other:?}"),
+            }
+        };
+        // Sample 3 (row 1 of the batch starting at 2) squares to infinity.
+        assert_eq!(
+            diverged(array![[1.0], [1.0], [1.0], [1e200]], 1e-300, 2),
+            (0, 3, "loss".to_string())
+        );
+        // Each loss is finite (about 1e308), their sum is not: the epoch's last sample.
+        assert_eq!(
+            diverged(array![[1e154], [1e154]], 1e-300, 1),
+            (0, 1, "epoch total loss".to_string())
+        );
     }
 }
