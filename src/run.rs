@@ -15,7 +15,7 @@ use crate::engine::{FastStepper, Kernels};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::nn::network::Network;
-use crate::nn::sgd::{self, Observer, Reference, TrainConfig};
+use crate::nn::sgd::{self, Observer, Reference, Stepper, TrainConfig};
 
 /// Which stepper trains a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,24 @@ pub fn train<O: Observer + Send + ?Sized>(
     let initial = network(spec)?;
     let mut net = initial.clone();
     let loss = train_network(&mut net, spec, spec.train_config(), engine, observer)?;
+    Ok(Run {
+        initial,
+        final_: net,
+        loss,
+    })
+}
+
+/// Initialises the spec's network and trains it with any stepper (e.g. a variant of the
+/// reference from `check::bugs`), single-threaded.
+pub fn train_with<S: Stepper + ?Sized, O: Observer + ?Sized>(
+    spec: &Spec,
+    stepper: &mut S,
+    observer: &mut O,
+) -> Result<Run> {
+    let initial = network(spec)?;
+    let mut net = initial.clone();
+    let (x, y) = (spec.x.view(), spec.y.view());
+    let loss = sgd::train(&mut net, x, y, &spec.train_config(), stepper, observer)?;
     Ok(Run {
         initial,
         final_: net,

@@ -95,7 +95,7 @@ fn expected(bug: Bug) -> BTreeSet<String> {
         | Bug::MseWithoutTwo
         | Bug::MseWithoutSize
         | Bug::BatchSumNotMean => corrupt(&[0, 1, 2], true, false),
-        Bug::BiasNotSummed => set(&[
+        Bug::BiasNotSummed | Bug::BiasMeanNotSum => set(&[
             "layers[0].b",
             "layers[1].b",
             "layers[2].b",
@@ -162,7 +162,11 @@ fn bugs_that_cannot_matter_on_the_article_network_are_explained() {
         let harmless = bug.harmless_for(&[Relu, backprop_oracle::Activation::Identity], 1, 1);
         let expect = matches!(
             bug,
-            Bug::DerivativeOfA | Bug::MseWithoutSize | Bug::BiasNotSummed | Bug::BatchSumNotMean
+            Bug::DerivativeOfA
+                | Bug::MseWithoutSize
+                | Bug::BiasNotSummed
+                | Bug::BiasMeanNotSum
+                | Bug::BatchSumNotMean
         );
         assert_eq!(harmless.is_some(), expect, "{}", bug.name());
     }

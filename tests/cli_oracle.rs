@@ -478,7 +478,11 @@ fn compare_numpy_port_trajectory_passes() {
 
 #[test]
 fn compare_numpy_port_npz_passes() {
-    let out = success(&compare(&fixture("port/numpy_port_reference.npz"), &[]));
+    // An .npz holds no spec: name it (the article's run, built in).
+    let out = success(&compare(
+        &fixture("port/numpy_port_reference.npz"),
+        &["--model", "article"],
+    ));
     assert!(out.contains("all within tolerance"), "{out}");
 }
 
@@ -552,7 +556,8 @@ fn compare_names_a_perturbed_forward_activation() {
 fn compare_subset_with_only_loss_passes() {
     let s = Scratch::new("compare_only_loss");
     let doc = json!({"loss": port_trajectory()["loss"].clone()});
-    let out = success(&compare_doc(&s, "loss.json", &doc));
+    let path = s.file("loss.json", doc.to_string());
+    let out = success(&compare(&path, &["--model", "article"]));
     assert!(out.contains("all within tolerance"), "{out}");
 }
 
@@ -560,7 +565,8 @@ fn compare_subset_with_only_loss_passes() {
 fn compare_subset_with_only_final_passes() {
     let s = Scratch::new("compare_only_final");
     let doc = json!({"final": port_trajectory()["final"].clone()});
-    let out = success(&compare_doc(&s, "final.json", &doc));
+    let path = s.file("final.json", doc.to_string());
+    let out = success(&compare(&path, &["--model", "article"]));
     assert!(out.contains("all within tolerance"), "{out}");
 }
 
@@ -570,7 +576,8 @@ fn compare_exported_files_pass_at_zero_tolerance() {
     let out = s.path("golden");
     success(&export(&out, &["--trace-steps", "5"]));
     for file in ["trajectory.json", "reference.npz"] {
-        let text = success(&compare(&out.join(file), &["--rtol", "0", "--atol", "0"]));
+        let args = ["--rtol", "0", "--atol", "0", "--model", "article"];
+        let text = success(&compare(&out.join(file), &args));
         assert!(text.contains("all within tolerance"), "{file}: {text}");
     }
 }
@@ -582,7 +589,10 @@ fn compare_hand_made_npz_with_numpy_initial_w1_passes() {
     let w1 = numpy_initial_w1().concat();
     let npz = zip_stored(&[("W1_init.npy", npy_f64(&[3, 2], &w1))]);
     let path = s.file("w1.npz", npz);
-    let out = success(&compare(&path, &["--rtol", "0", "--atol", "0"]));
+    let out = success(&compare(
+        &path,
+        &["--rtol", "0", "--atol", "0", "--model", "article"],
+    ));
     assert!(out.contains("all within tolerance"), "{out}");
 }
 

@@ -296,7 +296,9 @@ fn scenarios() -> Vec<Scenario> {
         .input("cand.json", port_json),
         scenario(
             "compare_npz_port",
-            &["compare", "cand.npz", "--format", "json"],
+            &[
+                "compare", "cand.npz", "--model", "article", "--format", "json",
+            ],
         )
         .input("cand.npz", port_npz),
         scenario(

@@ -18,7 +18,9 @@ use backprop_oracle::check::Tolerance;
 use backprop_oracle::io::npy::f64_from_npy_bytes;
 use backprop_oracle::io::spec::{Overrides, Spec};
 use backprop_oracle::oracle::candidate::from_json_str;
-use backprop_oracle::oracle::compare::{compare, reference_spec};
+use backprop_oracle::oracle::compare::{compare, CompareOptions};
+use backprop_oracle::oracle::diagnose::compare_and_diagnose;
+use backprop_oracle::oracle::reference::reference_spec;
 use backprop_oracle::rng::RandomState;
 use serde_json::{json, Map, Value};
 
@@ -512,9 +514,12 @@ fn fuzz_candidates(cases: usize) -> CandidateStats {
     let spec_text = std::fs::read_to_string(fixture("port/minibatch_spec.json")).expect("spec");
     let spec = Spec::from_json_str(&spec_text, "spec").expect("minibatch spec");
     assert!(spec.epochs <= 50, "the minibatch spec stays small");
-    let tol = Tolerance {
-        rtol: 1e-9,
-        atol: 1e-12,
+    let tol = CompareOptions {
+        slack: Some(Tolerance {
+            rtol: 1e-9,
+            atol: 1e-12,
+        }),
+        ..CompareOptions::default()
     };
     let mut st = CandidateStats::default();
     for _ in 0..cases {
@@ -533,10 +538,13 @@ fn fuzz_candidates(cases: usize) -> CandidateStats {
         if cand.spec.is_some() {
             // Parsed and validated only: a mutated header may ask for a long run.
             st.header_spec.run(shown, || {
-                reference_spec(None, &cand, &Overrides::default(), u64::MAX)
+                reference_spec(None, &cand, &Overrides::default(), u64::MAX, false)
             });
         }
-        if let Some(cmp) = st.compare.run(shown, || compare(&spec, &cand, tol)) {
+        if let Some(cmp) = st
+            .compare
+            .run(shown, || compare_and_diagnose(&spec, &cand, &tol))
+        {
             assert!(cmp.divergent <= cmp.values, "{}", doc);
             assert!(cmp.arrays >= 1, "{}", doc);
             if cmp.passed() {
@@ -789,9 +797,12 @@ fn fixed_compare_step_u64_max_overflows() {
         compare(
             &spec,
             &cand,
-            Tolerance {
-                rtol: 1e-9,
-                atol: 1e-12,
+            &CompareOptions {
+                slack: Some(Tolerance {
+                    rtol: 1e-9,
+                    atol: 1e-12,
+                }),
+                ..CompareOptions::default()
             },
         )
     });

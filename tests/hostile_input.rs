@@ -406,9 +406,9 @@ fn cases() -> Vec<Case> {
         zip_stored(&[member("W1_init.npy", npy_f64(&[3, 2], &w))])
     };
     let inf_loss = zip_stored(&[member("loss.npy", npy_f64(&[2], &[10.0, f64::INFINITY]))]);
-    let f4_member = zip_stored(&[member(
+    let i8_member = zip_stored(&[member(
         "W1_init.npy",
-        npy_raw(&dict("<f4", "(3, 2)"), &[0u8; 24]),
+        npy_raw(&dict("<i8", "(3, 2)"), &[0u8; 48]),
     )]);
     let unknown_member = zip_stored(&[member("velocity.npy", npy_f64(&[2], &[1.0, 2.0]))]);
     let huge_member = zip_stored(&[
@@ -1127,7 +1127,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "compare: W of the wrong shape",
-            &["compare", "c.json"],
+            &["compare", "c.json", "--model", "article"],
             "layers[0].W",
         )
         .file("c.json", r#"{"initial": {"layers": [{"W": [[1, 2, 3]]}]}}"#),
@@ -1203,11 +1203,12 @@ fn cases() -> Vec<Case> {
         case("compare: truncated .npz", &["compare", "c.npz"], "c.npz")
             .file("c.npz", good_npz[..good_npz.len() - 30].to_vec()),
         case(
-            "compare: float32 member",
-            &["compare", "c.npz"],
+            // float32 members are a float32 port's (compared as such); int64 weights are not.
+            "compare: int64 weights",
+            &["compare", "c.npz", "--model", "article"],
             "c.npz[W1_init]",
         )
-        .file("c.npz", f4_member),
+        .file("c.npz", i8_member),
         case(
             "compare: unknown .npz member",
             &["compare", "c.npz"],
@@ -1241,7 +1242,7 @@ fn cases() -> Vec<Case> {
         .dir("m"),
         case(
             "compare: --epochs 0",
-            &["compare", "c.json", "--epochs", "0"],
+            &["compare", "c.json", "--epochs", "0", "--model", "article"],
             "--epochs",
         )
         .file("c.json", trajectory),
@@ -1553,8 +1554,12 @@ fn fixed_memory_error_of_a_header_spec_names_the_wrong_field() {
 fn fixed_compare_passes_a_candidate_with_no_values() {
     assert_bad_input(
         "bug_empty_loss",
-        case("compare: empty loss", &["compare", "c.json"], "loss")
-            .file("c.json", r#"{"loss": []}"#),
+        case(
+            "compare: empty loss",
+            &["compare", "c.json", "--model", "article"],
+            "loss",
+        )
+        .file("c.json", r#"{"loss": []}"#),
         CASE_LIMIT,
     );
 }

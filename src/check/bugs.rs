@@ -7,12 +7,15 @@
 //! [`Dense::grad_b`], [`Dense::grad_x`], [`Dense::descend`], the loss derivative and the
 //! kernels, composed the wrong way. The teaching code itself carries no hook for them.
 //! [`backward`] and [`train_step`] are the network's backward pass and training step
-//! with a bug injected (with `None`, exactly [`Network::backward`] and
-//! [`Network::train_step`]); [`Buggy`] is a [`Stepper`] that trains with one.
+//! as a [`Variant`] computes them: with a bug injected, and/or with another convention
+//! for the derivative at `z = 0` exactly ([`Conventions`]); with neither they are
+//! exactly [`Network::backward`] and [`Network::train_step`]. [`Buggy`] is a
+//! [`Stepper`] that trains as a variant.
 
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 
-use crate::nn::activation::Activation;
+use crate::error::{Error, Result};
+use crate::nn::activation::{Activation, LEAKY_SLOPE};
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
 use crate::nn::kernels;
 use crate::nn::loss::Loss;
@@ -41,6 +44,10 @@ pub enum Bug {
     MseWithoutSize,
     /// Batch bias gradient not summed: `db = dZ[0]` (harmless with one sample per batch).
     BiasNotSummed,
+    /// Batch bias gradient averaged over the rows instead of summed: `db = mean_rows dZ`
+    /// (the batch mean is already in `dZ`, so this divides by `B` twice; harmless with
+    /// one sample per batch).
+    BiasMeanNotSum,
     /// Batch gradients summed where the mean is needed: the `1/B` dropped
     /// (harmless with one sample per batch).
     BatchSumNotMean,
@@ -53,7 +60,7 @@ pub enum Bug {
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 11] = [
+    pub const ALL: [Bug; 12] = [
         Bug::DwTransposed,
         Bug::DxNoTranspose,
         Bug::ReluMaskInverted,
@@ -62,6 +69,7 @@ impl Bug {
         Bug::MseWithoutTwo,
         Bug::MseWithoutSize,
         Bug::BiasNotSummed,
+        Bug::BiasMeanNotSum,
         Bug::BatchSumNotMean,
         Bug::UpdatePlus,
         Bug::StaleWeights,
@@ -78,6 +86,7 @@ impl Bug {
             Bug::MseWithoutTwo => "mse-without-2",
             Bug::MseWithoutSize => "mse-without-size",
             Bug::BiasNotSummed => "bias-not-summed",
+            Bug::BiasMeanNotSum => "bias-grad-mean",
             Bug::BatchSumNotMean => "batch-sum-not-mean",
             Bug::UpdatePlus => "update-plus",
             Bug::StaleWeights => "stale-weights",
@@ -95,9 +104,34 @@ impl Bug {
             Bug::MseWithoutTwo => "dL/dy = (y_hat - y)/m — every tensor (off by 2)",
             Bug::MseWithoutSize => "dL/dy = 2(y_hat - y) — every tensor (off by m; equivalent with one output)",
             Bug::BiasNotSummed => "db = dZ[0] — every b, with batches of 2 or more",
+            Bug::BiasMeanNotSum => "db = mean over the batch of dZ (divided by B twice) — every b, with batches of 2 or more",
             Bug::BatchSumNotMean => "dL/dY without 1/B — every tensor, with batches of 2 or more",
             Bug::UpdatePlus => "W += lr*dW — every layer's update",
             Bug::StaleWeights => "update layer k before back-propagating through it — updates of all layers but the last",
+        }
+    }
+
+    /// What the mistake does, in one sentence naming the layers of a network with
+    /// `layers` layers (1-based, as the article's `W1`, `W2`), for a diagnosis.
+    pub fn explanation(self, layers: usize) -> String {
+        let l = layers.max(1);
+        match self {
+            Bug::DwTransposed => "dW is computed as outer(x, dz), the transpose of outer(dz, x)".into(),
+            Bug::DxNoTranspose => "dx is W·dz instead of Wᵀ·dz, so the layers below get the wrong gradient".into(),
+            Bug::ReluMaskInverted => "relu'(z) is taken as (z <= 0): the mask is inverted".into(),
+            Bug::DerivativeOfA => "the activation's derivative is evaluated at a = act(z) instead of z".into(),
+            Bug::ActivationDerivativeDropped => "dz = da: the activation's derivative is missing".into(),
+            Bug::MseWithoutTwo => "dL/dŷ = (ŷ − y)/m: the 2 of the square is missing".into(),
+            Bug::MseWithoutSize => "dL/dŷ = 2(ŷ − y): the 1/m of the mean over the outputs is missing".into(),
+            Bug::BiasNotSummed => "db takes the batch's first row of dZ instead of its sum".into(),
+            Bug::BiasMeanNotSum => "db averages dZ over the batch instead of summing it (the batch mean is already in dZ)".into(),
+            Bug::BatchSumNotMean => "the batch gradient is summed, not averaged: the 1/B is missing".into(),
+            Bug::UpdatePlus => "the update adds the gradient, W += lr·dW".into(),
+            Bug::StaleWeights if l == 2 => "layer 1 back-propagates through the updated W2".into(),
+            Bug::StaleWeights => format!(
+                "each layer is updated before the one below back-propagates through it (layers 1–{} use the updated W2–W{l})",
+                l - 1
+            ),
         }
     }
 
@@ -115,7 +149,7 @@ impl Bug {
                 "no sigmoid/tanh layer, and for relu, leaky_relu and identity act'(a) = act'(z)",
             ),
             Bug::MseWithoutSize if outputs == 1 => Some("with one output, 1/m = 1"),
-            Bug::BiasNotSummed | Bug::BatchSumNotMean if batch_size == 1 => {
+            Bug::BiasNotSummed | Bug::BiasMeanNotSum | Bug::BatchSumNotMean if batch_size == 1 => {
                 Some("with one sample per batch, the sum is the first row and the mean is the sum")
             }
             _ => None,
@@ -128,18 +162,130 @@ impl Bug {
     }
 }
 
-/// The network's backward pass ([`Network::backward`]) with `bug` injected.
+/// The value of `act'(0)` where relu and leaky_relu have no derivative: a convention.
+/// `nn/` (like NumPy's `(z > 0)` mask) takes the left branch, 0 and 0.01; PyTorch's
+/// `relu` also gives 0; `jnp.maximum(z, 0)` gives 0.5 (the mean of both sides) and
+/// `jax.nn.leaky_relu` gives 1 (the right branch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conventions {
+    /// `relu'(0)`: 0 (left branch, the default), 0.5 or 1.
+    pub relu_grad_at_zero: f64,
+    /// `leaky_relu'(0)`: 0.01 (left branch, the default), 0.505 or 1.
+    pub leaky_grad_at_zero: f64,
+}
+
+impl Default for Conventions {
+    fn default() -> Self {
+        Conventions {
+            relu_grad_at_zero: 0.0,
+            leaky_grad_at_zero: LEAKY_SLOPE,
+        }
+    }
+}
+
+impl Conventions {
+    /// The values each convention may take: the left branch, the mean of both sides,
+    /// the right branch.
+    pub const RELU: [f64; 3] = [0.0, 0.5, 1.0];
+    /// See [`Conventions::RELU`].
+    pub const LEAKY: [f64; 3] = [LEAKY_SLOPE, (LEAKY_SLOPE + 1.0) / 2.0, 1.0];
+
+    /// Checks each value is one of [`Conventions::RELU`] / [`Conventions::LEAKY`];
+    /// errors name `Conventions.relu_grad_at_zero` or `Conventions.leaky_grad_at_zero`.
+    pub fn validate(&self) -> Result<()> {
+        for (field, v, allowed) in [
+            (
+                "Conventions.relu_grad_at_zero",
+                self.relu_grad_at_zero,
+                Self::RELU,
+            ),
+            (
+                "Conventions.leaky_grad_at_zero",
+                self.leaky_grad_at_zero,
+                Self::LEAKY,
+            ),
+        ] {
+            if !allowed.contains(&v) {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "must be one of {allowed:?} (left branch, mean, right branch), got {v}"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether these are `nn/`'s own conventions.
+    pub fn is_default(&self) -> bool {
+        *self == Conventions::default()
+    }
+
+    /// `act'(z)` under these conventions (they only change `z = 0` exactly).
+    pub fn derivative(&self, act: Activation, z: f64) -> f64 {
+        match act {
+            Activation::Relu if z == 0.0 => self.relu_grad_at_zero,
+            Activation::LeakyRelu if z == 0.0 => self.leaky_grad_at_zero,
+            _ => act.derivative(z),
+        }
+    }
+}
+
+/// A variant of the reference's training step: a catalogue bug, other derivative
+/// conventions at `z = 0`, or both. The default is the reference itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Variant {
+    /// An injected mistake.
+    pub bug: Option<Bug>,
+    /// The derivative conventions at `z = 0`.
+    pub conventions: Conventions,
+}
+
+impl From<Option<Bug>> for Variant {
+    fn from(bug: Option<Bug>) -> Self {
+        Variant {
+            bug,
+            conventions: Conventions::default(),
+        }
+    }
+}
+
+impl Variant {
+    /// Whether this is the reference itself (no bug, `nn/`'s conventions).
+    pub fn is_reference(&self) -> bool {
+        self.bug.is_none() && self.conventions.is_default()
+    }
+
+    /// `act'` at pre-activation `z` (activation `a`) as this variant computes it.
+    pub fn derivative(&self, act: Activation, z: f64, a: f64) -> f64 {
+        match self.bug {
+            Some(
+                bug @ (Bug::ReluMaskInverted
+                | Bug::DerivativeOfA
+                | Bug::ActivationDerivativeDropped),
+            ) => buggy_derivative(bug, act, z, a),
+            _ => self.conventions.derivative(act, z),
+        }
+    }
+}
+
+/// The network's backward pass ([`Network::backward`]) as `variant` computes it.
 pub fn backward(
     net: &Network<f64>,
     fwd: &Forward<f64>,
     y: ArrayView2<f64>,
     want_input_grad: bool,
-    bug: Option<Bug>,
+    variant: impl Into<Variant>,
 ) -> Gradients {
-    let Some(bug) = bug else {
+    let variant = variant.into();
+    if variant.is_reference() {
         return net.backward(fwd, y, want_input_grad);
+    }
+    let d_output = match variant.bug {
+        Some(bug) => loss_derivative(net.loss, fwd.output(), y, bug),
+        None => net.loss.batch_derivative(fwd.output(), y),
     };
-    let d_output = loss_derivative(net.loss, fwd.output(), y, bug);
     let mut layers: Vec<DenseGrad> = Vec::with_capacity(net.layers.len());
     let mut da = d_output.clone();
     for (k, layer) in net.layers.iter().enumerate().rev() {
@@ -150,7 +296,7 @@ pub fn backward(
             &fwd.layers[k],
             da.view(),
             want_dx,
-            bug,
+            &variant,
         );
         if let Some(dx) = &g.dx {
             da = dx.clone();
@@ -161,29 +307,31 @@ pub fn backward(
     Gradients { d_output, layers }
 }
 
-/// One training step ([`Network::train_step`]) with `bug` injected: forward, losses,
-/// the buggy backward, and the update — or, for [`Bug::StaleWeights`], each layer
-/// updated as soon as its gradient is known, before back-propagating through it.
+/// One training step ([`Network::train_step`]) as `variant` computes it: forward,
+/// losses, the variant's backward, and the update — or, for [`Bug::StaleWeights`],
+/// each layer updated as soon as its gradient is known, before back-propagating
+/// through it.
 pub fn train_step(
     net: &mut Network<f64>,
     x: ArrayView2<f64>,
     y: ArrayView2<f64>,
     lr: f64,
-    bug: Option<Bug>,
+    variant: impl Into<Variant>,
     want_input_grad: bool,
 ) -> (Forward<f64>, Array1<f64>, Gradients) {
-    let Some(bug) = bug else {
+    let variant = variant.into();
+    if variant.is_reference() {
         return net.train_step(x, y, lr, want_input_grad);
-    };
+    }
     let fwd = net.forward(x);
     let losses = net.sample_losses(&fwd, y);
-    if bug == Bug::StaleWeights {
-        let grads = stale_weights_backward(net, &fwd, y, lr, want_input_grad);
+    if variant.bug == Some(Bug::StaleWeights) {
+        let grads = stale_weights_backward(net, &fwd, y, lr, want_input_grad, &variant);
         return (fwd, losses, grads);
     }
-    let grads = backward(net, &fwd, y, want_input_grad, Some(bug));
+    let grads = backward(net, &fwd, y, want_input_grad, variant);
     for (layer, g) in net.layers.iter_mut().zip(&grads.layers) {
-        update(layer, g, lr, bug);
+        update(layer, g, lr, variant.bug);
     }
     (fwd, losses, grads)
 }
@@ -196,13 +344,29 @@ fn stale_weights_backward(
     y: ArrayView2<f64>,
     lr: f64,
     want_input_grad: bool,
+    variant: &Variant,
 ) -> Gradients {
     let d_output = net.loss.batch_derivative(fwd.output(), y);
     let mut da = d_output.clone();
     let mut layers = Vec::with_capacity(net.layers.len());
     for k in (0..net.layers.len()).rev() {
         let layer = &mut net.layers[k];
-        let mut g = layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), false);
+        let mut g = if variant.conventions.is_default() {
+            layer.backward(fwd.layer_input(k), &fwd.layers[k], da.view(), false)
+        } else {
+            let plain = Variant {
+                bug: None,
+                conventions: variant.conventions,
+            };
+            layer_backward(
+                layer,
+                fwd.layer_input(k),
+                &fwd.layers[k],
+                da.view(),
+                false,
+                &plain,
+            )
+        };
         layer.descend(g.dw.view(), g.db.view(), lr);
         if k > 0 || want_input_grad {
             let dx = layer.grad_x(g.dz.view());
@@ -248,39 +412,47 @@ fn layer_backward(
     out: &DenseOutput<f64>,
     da: ArrayView2<f64>,
     want_dx: bool,
-    bug: Bug,
+    variant: &Variant,
 ) -> DenseGrad {
     let act = layer.activation;
-    let dz = match bug {
-        Bug::ReluMaskInverted | Bug::DerivativeOfA | Bug::ActivationDerivativeDropped => {
-            let mut dz = Array2::zeros(da.raw_dim());
-            Zip::from(&mut dz)
-                .and(&da)
-                .and(&out.z)
-                .and(&out.a)
-                .for_each(|dz, &da, &z, &a| *dz = da * buggy_derivative(bug, act, z, a));
-            dz
-        }
-        _ => layer.grad_z(out, da),
+    let conv = variant.conventions;
+    let own_derivative = matches!(
+        variant.bug,
+        Some(Bug::ReluMaskInverted | Bug::DerivativeOfA | Bug::ActivationDerivativeDropped)
+    ) || !conv.is_default();
+    let dz = if own_derivative {
+        let mut dz = Array2::zeros(da.raw_dim());
+        Zip::from(&mut dz)
+            .and(&da)
+            .and(&out.z)
+            .and(&out.a)
+            .for_each(|dz, &da, &z, &a| *dz = da * variant.derivative(act, z, a));
+        dz
+    } else {
+        layer.grad_z(out, da)
     };
-    let dw = match bug {
-        Bug::DwTransposed => kernels::grad_weights(x, dz.view()),
+    let dw = match variant.bug {
+        Some(Bug::DwTransposed) => kernels::grad_weights(x, dz.view()),
         _ => Dense::grad_w(dz.view(), x),
     };
-    let db = match bug {
-        Bug::BiasNotSummed => dz.row(0).to_owned(),
+    let db = match variant.bug {
+        Some(Bug::BiasNotSummed) => dz.row(0).to_owned(),
+        Some(Bug::BiasMeanNotSum) => {
+            let b = dz.nrows() as f64;
+            Dense::grad_b(dz.view()).mapv(|v| v / b)
+        }
         _ => Dense::grad_b(dz.view()),
     };
-    let dx = want_dx.then(|| grad_x(layer, dz.view(), bug));
+    let dx = want_dx.then(|| grad_x(layer, dz.view(), variant.bug));
     DenseGrad { dz, dw, db, dx }
 }
 
 /// `dX` as a buggy port computes it: [`Bug::DxNoTranspose`] reads `W`'s row-major
 /// buffer as `(in, out)` (`W.reshape(in, out) @ dz`), everything else is
 /// [`Dense::grad_x`].
-fn grad_x(layer: &Dense<f64>, dz: ArrayView2<f64>, bug: Bug) -> Array2<f64> {
+fn grad_x(layer: &Dense<f64>, dz: ArrayView2<f64>, bug: Option<Bug>) -> Array2<f64> {
     match bug {
-        Bug::DxNoTranspose => {
+        Some(Bug::DxNoTranspose) => {
             let (out, n) = layer.w.dim();
             let wre = Array2::from_shape_fn((n, out), |(j, i)| {
                 let flat = j * out + i;
@@ -314,8 +486,8 @@ fn buggy_derivative(bug: Bug, act: Activation, z: f64, a: f64) -> f64 {
 /// gradient of the wrong shape (from [`Bug::DwTransposed`]) is applied element by
 /// element in memory order, as a NumPy port with a reshape would; otherwise
 /// [`Dense::descend`].
-fn update(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Bug) {
-    if bug == Bug::UpdatePlus {
+fn update(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Option<Bug>) {
+    if bug == Some(Bug::UpdatePlus) {
         layer.descend(g.dw.view(), g.db.view(), -lr);
     } else if layer.w.dim() == g.dw.dim() {
         layer.descend(g.dw.view(), g.db.view(), lr);
@@ -327,19 +499,22 @@ fn update(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Bug) {
     }
 }
 
-/// A [`Stepper`] that trains with a bug injected ([`train_step`]); with `None` it is
+/// A [`Stepper`] that trains as a [`Variant`] ([`train_step`]); the default variant is
 /// the reference stepper.
 #[derive(Debug, Default)]
 pub struct Buggy {
-    /// The injected bug.
-    pub bug: Option<Bug>,
+    /// The variant.
+    pub variant: Variant,
     last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
 }
 
 impl Buggy {
-    /// A stepper with `bug` injected.
-    pub fn new(bug: Option<Bug>) -> Self {
-        Buggy { bug, last: None }
+    /// A stepper for `variant` (a bug, conventions, or both).
+    pub fn new(variant: impl Into<Variant>) -> Self {
+        Buggy {
+            variant: variant.into(),
+            last: None,
+        }
     }
 }
 
@@ -352,7 +527,7 @@ impl Stepper for Buggy {
         lr: f64,
         record: bool,
     ) -> Outcome<'_> {
-        let step = train_step(net, x, y, lr, self.bug, record);
+        let step = train_step(net, x, y, lr, self.variant, record);
         let finite = net.first_non_finite().is_none();
         let (forward, losses, grads) = self.last.insert(step);
         Outcome {
@@ -413,7 +588,11 @@ mod tests {
         assert!(Bug::MseWithoutSize
             .harmless_for(&[Identity], 2, 1)
             .is_none());
-        for b in [Bug::BiasNotSummed, Bug::BatchSumNotMean] {
+        for b in [
+            Bug::BiasNotSummed,
+            Bug::BiasMeanNotSum,
+            Bug::BatchSumNotMean,
+        ] {
             assert!(b.harmless_for(&[Identity], 2, 1).is_some());
             assert!(b.harmless_for(&[Identity], 1, 2).is_none());
         }
@@ -473,7 +652,7 @@ mod tests {
         };
         let dz = array![[1.0, 10.0]];
         assert_eq!(
-            grad_x(&l, dz.view(), Bug::DxNoTranspose),
+            grad_x(&l, dz.view(), Some(Bug::DxNoTranspose)),
             array![[21.0, 43.0, 65.0]]
         );
         assert_eq!(l.grad_x(dz.view()), array![[41.0, 52.0, 63.0]]);

@@ -1,31 +1,77 @@
-//! `backprop-oracle compare CANDIDATE`: the first place a port diverges.
+//! `backprop-oracle compare CANDIDATE`: the first place a port diverges, and why.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::check::bugs::Conventions;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
 use crate::oracle::candidate::load_candidate;
-use crate::oracle::compare::{compare, reference_spec, DEFAULT_MAX_STEPS};
+use crate::oracle::compare::{compare, CompareOptions};
+use crate::oracle::diagnose::compare_and_diagnose;
+use crate::oracle::precision::Precision;
+use crate::oracle::reference::{reference_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
+
+/// The flags that choose the reference's derivative conventions at `z = 0`.
+#[derive(Debug, Clone, Args)]
+pub struct ConventionArgs {
+    /// relu'(0): 0 (the reference's, NumPy's and PyTorch's), 0.5 (jnp.maximum) or 1.
+    #[arg(long, value_name = "0|0.5|1")]
+    pub relu_grad_at_zero: Option<f64>,
+    /// leaky_relu'(0): 0.01 (the reference's), 0.505 or 1 (jax.nn.leaky_relu).
+    #[arg(long, value_name = "0.01|0.505|1")]
+    pub leaky_grad_at_zero: Option<f64>,
+}
+
+impl ConventionArgs {
+    /// The conventions the flags set on top of `base` (`None`: no flag given).
+    pub fn conventions(&self, base: Conventions) -> Result<Option<Conventions>> {
+        if self.relu_grad_at_zero.is_none() && self.leaky_grad_at_zero.is_none() {
+            return Ok(None);
+        }
+        let c = Conventions {
+            relu_grad_at_zero: self.relu_grad_at_zero.unwrap_or(base.relu_grad_at_zero),
+            leaky_grad_at_zero: self.leaky_grad_at_zero.unwrap_or(base.leaky_grad_at_zero),
+        };
+        c.validate()?;
+        Ok(Some(c))
+    }
+}
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// The port's output: a trajectory.json or a .npz with the documented names.
     pub candidate: PathBuf,
-    /// The model (default: the candidate's header spec, else the article's) and overrides.
+    /// The spec the port ran (a file, or "article"; default: the candidate's
+    /// header.spec) and overrides.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Relative tolerance.
-    #[arg(long, default_value_t = 1e-9, allow_negative_numbers = true)]
-    pub rtol: f64,
-    /// Absolute tolerance.
-    #[arg(long, default_value_t = 1e-12, allow_negative_numbers = true)]
-    pub atol: f64,
+    /// Compare against --model even where the candidate's header.spec differs.
+    #[arg(long)]
+    pub trust_model: bool,
+    /// The port's precision (default: detected from the candidate).
+    #[arg(long, value_name = "f32|f64")]
+    pub precision: Option<String>,
+    /// Relative slack on top of the rounding bounds (default: 1e-9 for float64, 0 for
+    /// float32).
+    #[arg(long, allow_negative_numbers = true)]
+    pub rtol: Option<f64>,
+    /// Absolute slack on top of the rounding bounds (default: 1e-12 for float64, 1e-30
+    /// for float32).
+    #[arg(long, allow_negative_numbers = true)]
+    pub atol: Option<f64>,
+    /// The reference's derivative conventions at z = 0 (default: the candidate's
+    /// header.conventions, else the reference's own).
+    #[command(flatten)]
+    pub conventions: ConventionArgs,
+    /// Do not look for what explains a divergence.
+    #[arg(long)]
+    pub no_diagnosis: bool,
     /// The most work compare recomputes for a spec read from the candidate's own header:
     /// parameter-updates × batch rows (epochs × samples × parameters). A spec given with
     /// --model is trusted and not limited.
@@ -39,13 +85,25 @@ pub struct CompareArgs {
 /// Runs `compare`: exit 0 all within tolerance, 1 a divergence, 2 bad input.
 pub fn run(args: &CompareArgs) -> Result<ExitCode> {
     for (name, v) in [("--rtol", args.rtol), ("--atol", args.atol)] {
-        if !(v.is_finite() && v >= 0.0) {
-            return Err(Error::invalid(
-                name,
-                format!("must be finite and ≥ 0, got {v}"),
-            ));
+        if let Some(v) = v {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::invalid(
+                    name,
+                    format!("must be finite and ≥ 0, got {v}"),
+                ));
+            }
         }
     }
+    let precision = args
+        .precision
+        .as_deref()
+        .map(|p| {
+            Precision::parse(p).ok_or_else(|| {
+                Error::invalid("--precision", format!("must be f32 or f64, got {p:?}"))
+            })
+        })
+        .transpose()?;
+    let conventions = args.conventions.conventions(Conventions::default())?;
     let cand = load_candidate(&args.candidate)?;
     let m = &args.model;
     let overrides = Overrides {
@@ -55,15 +113,36 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         batch_size: m.batch_size,
         log_every: None,
     };
-    let spec = reference_spec(m.model.as_deref(), &cand, &overrides, args.max_steps)?;
-    let result = compare(
-        &spec,
+    let spec = reference_spec(
+        m.model.as_deref(),
         &cand,
-        Tolerance {
-            rtol: args.rtol,
-            atol: args.atol,
-        },
+        &overrides,
+        args.max_steps,
+        args.trust_model,
     )?;
+    let slack = match (args.rtol, args.atol) {
+        (None, None) => None,
+        (rtol, atol) => {
+            let d = precision
+                .or(cand.precision)
+                .unwrap_or(Precision::F64)
+                .default_slack();
+            Some(Tolerance {
+                rtol: rtol.unwrap_or(d.rtol),
+                atol: atol.unwrap_or(d.atol),
+            })
+        }
+    };
+    let opts = CompareOptions {
+        precision,
+        slack,
+        conventions,
+    };
+    let result = if args.no_diagnosis {
+        compare(&spec, &cand, &opts)?
+    } else {
+        compare_and_diagnose(&spec, &cand, &opts)?
+    };
     match args.format {
         Format::Text => write_stdout(&result.to_text())?,
         Format::Json => write_stdout(&format!("{}\n", result.to_json()))?,

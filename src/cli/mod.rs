@@ -125,6 +125,9 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
         "ExportOptions.out" => "--out",
         "trace_steps" => "--trace-steps",
         "max_steps" => "--max-steps",
+        "model" => "--model",
+        "Conventions.relu_grad_at_zero" => "--relu-grad-at-zero",
+        "Conventions.leaky_grad_at_zero" => "--leaky-grad-at-zero",
         _ => return None,
     })
 }

@@ -6,10 +6,12 @@ use std::path::Path;
 
 use ndarray::{ArrayD, Dimension, IxDyn};
 
+use crate::check::bugs::Conventions;
 use crate::error::{Error, Result};
 use crate::io::json::{Item, Json};
-use crate::io::npy::{NpyArray, Npz};
+use crate::io::npy::{Dtype, Npz};
 use crate::io::MAX_BYTES;
+use crate::oracle::precision::Precision;
 use crate::oracle::schema::{field as f, Key, Param, Snapshot, StepArray, FORMAT, SCHEMA_VERSION};
 
 /// A port's output, as named arrays.
@@ -19,6 +21,13 @@ pub struct Candidate {
     pub arrays: BTreeMap<Key, ArrayD<f64>>,
     /// The spec in the candidate's header, if it has one.
     pub spec: Option<Json>,
+    /// The precision the candidate declares (`header.precision`) or is stored in (an
+    /// `.npz` with float32 members).
+    pub precision: Option<Precision>,
+    /// The derivative conventions at `z = 0` the header declares (`header.conventions`).
+    pub conventions: Option<Conventions>,
+    /// Whether the candidate is an `.npz` (its arrays are then named by their keys).
+    pub npz: bool,
 }
 
 impl Candidate {
@@ -78,20 +87,28 @@ pub fn from_npz(mut npz: Npz, path: &Path) -> Result<Candidate> {
         ));
     }
     let mut arrays = BTreeMap::new();
+    let mut f32_members = false;
     for (member, key) in keys {
         let what = format!("{}[{member}]", path.display());
-        let a = match npz.read(&member, MAX_BYTES)? {
-            NpyArray::F32(_) => {
+        let a = npz.read(&member, MAX_BYTES)?;
+        match (a.dtype(), key.is_integer()) {
+            (Dtype::F32, false) => f32_members = true,
+            (Dtype::I64, false) => {
                 return Err(Error::invalid(
                     what,
-                    "has dtype \"<f4\", expected float64 ('<f8')",
+                    "has dtype \"<i8\", expected float64 ('<f8') or float32 ('<f4')",
                 ))
             }
-            other => other.into_f64(),
-        };
-        arrays.insert(key, a);
+            _ => {}
+        }
+        arrays.insert(key, a.into_f64());
     }
-    Ok(Candidate { arrays, spec: None })
+    Ok(Candidate {
+        arrays,
+        precision: f32_members.then_some(Precision::F32),
+        npz: true,
+        ..Candidate::default()
+    })
 }
 
 /// [`from_json`] of a document held in memory (`NaN`/`Infinity` literals allowed).
@@ -137,7 +154,7 @@ pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
                     ))
                 }
             },
-            f::HEADER => c.spec = header(val, &path)?,
+            f::HEADER => header(val, &path, &mut c)?,
             f::INITIAL => layers(val, &path, Snapshot::Initial, &mut c.arrays)?,
             f::FINAL => layers(val, &path, Snapshot::Final, &mut c.arrays)?,
             f::LOSS => {
@@ -170,20 +187,50 @@ pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
     Ok(c)
 }
 
-/// The header's fields: `spec` (returned), and the known metadata, type-checked; other
-/// keys are a port's own metadata and are ignored.
-fn header(v: &Json, path: &str) -> Result<Option<Json>> {
-    let mut spec = None;
+/// The header's fields: `spec`, `precision` and `conventions` (kept), and the known
+/// metadata, type-checked; other keys are a port's own metadata and are ignored.
+fn header(v: &Json, path: &str, c: &mut Candidate) -> Result<()> {
     for (key, val) in object(v, path)? {
         let p = format!("{path}.{key}");
         match key.as_str() {
             f::SPEC => {
                 object(val, &p)?;
-                spec = Some(val.clone());
+                c.spec = Some(val.clone());
             }
-            "tool" | "version" | "command" | "exactness" | "precision"
-                if val.as_str().is_none() =>
-            {
+            "precision" => {
+                let name = val.as_str().unwrap_or("");
+                c.precision = Some(Precision::parse(name).ok_or_else(|| {
+                    Error::invalid(
+                        &p,
+                        format!("must be \"float32\" or \"float64\", got {}", val.show()),
+                    )
+                })?);
+            }
+            "conventions" => {
+                let mut conv = Conventions::default();
+                for (k, x) in object(val, &p)? {
+                    let slot = match k.as_str() {
+                        "relu_grad_at_zero" => &mut conv.relu_grad_at_zero,
+                        "leaky_grad_at_zero" => &mut conv.leaky_grad_at_zero,
+                        _ => {
+                            return Err(Error::invalid(
+                                format!("{p}.{k}"),
+                                "unknown key, expected relu_grad_at_zero or leaky_grad_at_zero",
+                            ))
+                        }
+                    };
+                    *slot = x.as_f64().ok_or_else(|| {
+                        Error::invalid(
+                            format!("{p}.{k}"),
+                            format!("must be a number, got {}", x.show()),
+                        )
+                    })?;
+                }
+                conv.validate()
+                    .map_err(|e| e.rename_field(|f| Some(f.replace("Conventions", &p))))?;
+                c.conventions = Some(conv);
+            }
+            "tool" | "version" | "command" | "exactness" if val.as_str().is_none() => {
                 return Err(Error::invalid(
                     p,
                     format!("must be a string, got {}", val.show()),
@@ -198,7 +245,7 @@ fn header(v: &Json, path: &str) -> Result<Option<Json>> {
             _ => {}
         }
     }
-    Ok(spec)
+    Ok(())
 }
 
 fn object<'v>(v: &'v Json, path: &str) -> Result<&'v [(String, Json)]> {

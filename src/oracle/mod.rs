@@ -8,9 +8,15 @@
 //! update; then epoch losses; then final), which is the order compare walks to find the
 //! *first* divergence.
 
+pub mod anchor;
 pub mod candidate;
 pub mod compare;
+pub mod diagnose;
 pub mod export;
+pub mod precision;
+pub mod reference;
+pub mod report;
+pub mod rounding;
 pub mod schema;
 pub mod trajectory;
 

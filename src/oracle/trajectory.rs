@@ -1,12 +1,13 @@
 //! A recorded training run: what a port must reproduce.
 
-use ndarray::{Array1, Array2, ArrayD};
+use ndarray::{Array1, Array2, ArrayD, ArrayView1};
 
+use crate::check::bugs::{Buggy, Variant};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::io::MAX_BYTES;
-use crate::nn::network::Network;
-use crate::nn::sgd::{Detail, Observer, Step};
+use crate::nn::network::{Forward, Gradients, Network};
+use crate::nn::sgd::{Detail, Observer, Step, Stepper};
 use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
 use crate::run::{self, Engine};
 
@@ -35,6 +36,67 @@ pub struct StepRecord {
     pub dx: Vec<Array2<f64>>,
     /// The parameters after this update.
     pub after: Network<f64>,
+}
+
+/// Parameter `p` of layer `k` of `net`.
+fn param(net: &Network<f64>, p: Param, k: usize) -> Option<ArrayD<f64>> {
+    let l = net.layers.get(k)?;
+    Some(match p {
+        Param::W => l.w.clone().into_dyn(),
+        Param::B => l.b.clone().into_dyn(),
+    })
+}
+
+impl StepRecord {
+    /// The array of this step named `key` (a step array or a parameter after the
+    /// update), if `key` belongs to this step.
+    pub fn get(&self, key: Key) -> Option<ArrayD<f64>> {
+        let layer = |v: &Vec<Array2<f64>>, k: usize| Some(v.get(k)?.clone().into_dyn());
+        match key {
+            Key::Param(Snapshot::After(s), p, k) if s == self.step => param(&self.after, p, k),
+            Key::Step(s, a) if s == self.step => match a {
+                StepArray::Samples => {
+                    Some(Array1::from_iter(self.samples.iter().map(|&i| i as f64)).into_dyn())
+                }
+                StepArray::Loss => Some(self.loss.clone().into_dyn()),
+                StepArray::DOutput => Some(self.d_output.clone().into_dyn()),
+                StepArray::Z(k) => layer(&self.z, k),
+                StepArray::A(k) => layer(&self.a, k),
+                StepArray::DW(k) => layer(&self.dw, k),
+                StepArray::Db(k) => Some(self.db.get(k)?.clone().into_dyn()),
+                StepArray::Dx(k) => layer(&self.dx, k),
+            },
+            _ => None,
+        }
+    }
+
+    /// The record of one step: `(step, epoch, first sample)`, its forward pass, losses,
+    /// gradients (layer 0's `dX` included) and the parameters after its update.
+    pub fn new(
+        (step, epoch, first): (usize, usize, usize),
+        forward: &Forward<f64>,
+        losses: ArrayView1<f64>,
+        grads: &Gradients,
+        after: &Network<f64>,
+    ) -> Self {
+        StepRecord {
+            step,
+            epoch,
+            samples: (first..first + losses.len()).collect(),
+            z: forward.layers.iter().map(|l| l.z.clone()).collect(),
+            a: forward.layers.iter().map(|l| l.a.clone()).collect(),
+            loss: losses.to_owned(),
+            d_output: grads.d_output.clone(),
+            dw: grads.layers.iter().map(|g| g.dw.clone()).collect(),
+            db: grads.layers.iter().map(|g| g.db.clone()).collect(),
+            dx: grads
+                .layers
+                .iter()
+                .map(|g| g.dx.clone().unwrap_or_default())
+                .collect(),
+            after: after.clone(),
+        }
+    }
 }
 
 /// A recorded training run: what a port must reproduce.
@@ -66,24 +128,13 @@ impl Observer for Tracer {
         let Some(Detail { forward, grads }) = s.detail else {
             return;
         };
-        let b = s.losses.len();
-        self.steps.push(StepRecord {
-            step: s.index,
-            epoch: s.epoch,
-            samples: (s.first_sample..s.first_sample + b).collect(),
-            z: forward.layers.iter().map(|l| l.z.clone()).collect(),
-            a: forward.layers.iter().map(|l| l.a.clone()).collect(),
-            loss: s.losses.to_owned(),
-            d_output: grads.d_output.clone(),
-            dw: grads.layers.iter().map(|g| g.dw.clone()).collect(),
-            db: grads.layers.iter().map(|g| g.db.clone()).collect(),
-            dx: grads
-                .layers
-                .iter()
-                .map(|g| g.dx.clone().unwrap_or_default())
-                .collect(),
-            after: s.after.clone(),
-        });
+        self.steps.push(StepRecord::new(
+            (s.index, s.epoch, s.first_sample),
+            forward,
+            s.losses,
+            grads,
+            s.after,
+        ));
     }
 
     fn wants_detail(&self) -> bool {
@@ -111,6 +162,13 @@ pub fn trace_bytes(spec: &Spec, trace_steps: usize) -> u128 {
 
 /// [`record`], refusing (naming `field`) a trace that would need more than 1 GiB.
 pub fn record_checked(spec: &Spec, trace_steps: usize, field: &str) -> Result<Trajectory> {
+    check_trace(spec, trace_steps, field)?;
+    record(spec, trace_steps)
+}
+
+/// Refuses (naming `field`) a trace of `trace_steps` steps that would need more than
+/// 1 GiB ([`trace_bytes`]).
+pub fn check_trace(spec: &Spec, trace_steps: usize, field: &str) -> Result<()> {
     let bytes = trace_bytes(spec, trace_steps);
     if bytes > MAX_BYTES as u128 {
         return Err(crate::Error::invalid(
@@ -118,16 +176,45 @@ pub fn record_checked(spec: &Spec, trace_steps: usize, field: &str) -> Result<Tr
             format!("{trace_steps} traced steps of this network need {bytes} bytes, more than the 1 GiB limit"),
         ));
     }
-    record(spec, trace_steps)
+    Ok(())
 }
 
 /// Trains `spec` and records its trajectory with the first `trace_steps` steps in full.
 pub fn record(spec: &Spec, trace_steps: usize) -> Result<Trajectory> {
+    record_variant(spec, trace_steps, Variant::default())
+}
+
+/// [`record`] as a variant of the reference computes it (a bug, other conventions at
+/// `z = 0`; the default variant is the reference itself).
+pub fn record_variant(spec: &Spec, trace_steps: usize, variant: Variant) -> Result<Trajectory> {
+    if variant.is_reference() {
+        let mut tracer = Tracer {
+            limit: trace_steps,
+            steps: Vec::new(),
+        };
+        let run = run::train(spec, Engine::Reference, &mut tracer)?;
+        return Ok(Trajectory {
+            spec: spec.clone(),
+            initial: run.initial,
+            steps: tracer.steps,
+            loss: run.loss,
+            final_: run.final_,
+        });
+    }
+    record_with(spec, trace_steps, &mut Buggy::new(variant))
+}
+
+/// [`record`] with any stepper.
+pub fn record_with<S: Stepper + ?Sized>(
+    spec: &Spec,
+    trace_steps: usize,
+    stepper: &mut S,
+) -> Result<Trajectory> {
     let mut tracer = Tracer {
         limit: trace_steps,
         steps: Vec::new(),
     };
-    let run = run::train(spec, Engine::Reference, &mut tracer)?;
+    let run = run::train_with(spec, stepper, &mut tracer)?;
     Ok(Trajectory {
         spec: spec.clone(),
         initial: run.initial,
@@ -146,34 +233,11 @@ pub fn total_steps(spec: &Spec) -> usize {
 impl Trajectory {
     /// The recorded array named `key`, if the trajectory has it.
     pub fn get(&self, key: Key) -> Option<ArrayD<f64>> {
-        let param = |net: &Network<f64>, p: Param, k: usize| {
-            let l = net.layers.get(k)?;
-            Some(match p {
-                Param::W => l.w.clone().into_dyn(),
-                Param::B => l.b.clone().into_dyn(),
-            })
-        };
         match key {
             Key::EpochLoss => Some(Array1::from(self.loss.clone()).into_dyn()),
             Key::Param(Snapshot::Initial, p, k) => param(&self.initial, p, k),
             Key::Param(Snapshot::Final, p, k) => param(&self.final_, p, k),
-            Key::Param(Snapshot::After(s), p, k) => param(&self.step(s)?.after, p, k),
-            Key::Step(s, a) => {
-                let r = self.step(s)?;
-                let layer = |v: &Vec<Array2<f64>>, k: usize| Some(v.get(k)?.clone().into_dyn());
-                match a {
-                    StepArray::Samples => {
-                        Some(Array1::from_iter(r.samples.iter().map(|&i| i as f64)).into_dyn())
-                    }
-                    StepArray::Loss => Some(r.loss.clone().into_dyn()),
-                    StepArray::DOutput => Some(r.d_output.clone().into_dyn()),
-                    StepArray::Z(k) => layer(&r.z, k),
-                    StepArray::A(k) => layer(&r.a, k),
-                    StepArray::DW(k) => layer(&r.dw, k),
-                    StepArray::Db(k) => Some(r.db.get(k)?.clone().into_dyn()),
-                    StepArray::Dx(k) => layer(&r.dx, k),
-                }
-            }
+            Key::Param(Snapshot::After(s), _, _) | Key::Step(s, _) => self.step(s)?.get(key),
         }
     }
 

@@ -1,0 +1,468 @@
+//! Naming the mistake behind a divergence.
+//!
+//! When compare finds a first divergence, known explanations are tried, and the ones
+//! that reproduce the candidate (within the same bounds) are reported:
+//!
+//! * **batching** — the candidate's sample indices follow another layout: the last
+//!   partial batch dropped (`DataLoader(drop_last=True)`), or batches not in data order;
+//! * **initialisation** — its initial weights are the reference's transposed
+//!   (`randn(in, out).T`), or those of another seed or scale (a **spec** difference);
+//! * **precision** — its differences are exactly float32 rounding;
+//! * **bug** / **convention** — its first wrong step, recomputed from its own
+//!   parameters, is what a catalogue bug or another derivative convention at `z = 0`
+//!   computes (each tried on that one step);
+//! * **spec** — its update uses another learning rate, or its batches another size.
+//!
+//! A divergence nothing reproduces is reported as **unknown**.
+
+use ndarray::ArrayD;
+
+use crate::check::bugs::{Bug, Conventions, Variant};
+use crate::error::Result;
+use crate::io::spec::Spec;
+use crate::nn::activation::Activation;
+use crate::oracle::anchor::{batch_of, state_before, step_from};
+use crate::oracle::candidate::Candidate;
+use crate::oracle::compare::{compare, CompareOptions, Comparison, Diagnosis, Kind};
+use crate::oracle::precision::Precision;
+use crate::oracle::rounding::step_bounds;
+use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
+use crate::oracle::trajectory::StepRecord;
+use crate::rng::RandomState;
+use crate::tolerance::Tolerance;
+
+fn found(kind: Kind, name: impl Into<String>, explanation: impl Into<String>) -> Diagnosis {
+    Diagnosis {
+        kind,
+        name: name.into(),
+        explanation: explanation.into(),
+    }
+}
+
+/// [`compare`], then, if it found a divergence, [`diagnose`] into its `diagnosis`.
+pub fn compare_and_diagnose(
+    spec: &Spec,
+    cand: &Candidate,
+    opts: &CompareOptions,
+) -> Result<Comparison> {
+    let mut cmp = compare(spec, cand, opts)?;
+    if cmp.first.is_some() {
+        cmp.diagnosis = diagnose(spec, cand, &cmp)?;
+    }
+    Ok(cmp)
+}
+
+/// Tries the known explanations of `cmp`'s first divergence (see the module docs);
+/// at least one diagnosis is returned (`unknown` when none reproduces the candidate).
+pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
+    let Some(first) = &cmp.first else {
+        return Ok(Vec::new());
+    };
+    let (precision, _) = cmp.precision;
+    let slack = cmp.tolerance;
+    let mut out = Vec::new();
+    match first.key {
+        Key::Step(_, _) | Key::Param(Snapshot::After(_), _, _)
+            if first.shapes.is_some() || matches!(first.key, Key::Step(_, StepArray::Samples)) =>
+        {
+            out.extend(batching(spec, cand, cmp)?);
+        }
+        Key::Param(Snapshot::Initial, _, _) => out.extend(initialisation(spec, cand, cmp)?),
+        key => {
+            if let Some(s) = key.step() {
+                if let Some(before) = state_before(cand, spec, s) {
+                    out.extend(step_explanations(
+                        spec,
+                        cand,
+                        s,
+                        &before,
+                        precision,
+                        slack,
+                        cmp.conventions,
+                    ));
+                }
+            }
+        }
+    }
+    if out.is_empty() && precision == Precision::F64 {
+        // Exactly float32 rounding, compared as float64?
+        let as_f32 = CompareOptions {
+            precision: Some(Precision::F32),
+            slack: None,
+            conventions: Some(cmp.conventions),
+        };
+        if compare(spec, cand, &as_f32)?.passed() {
+            out.push(found(
+                Kind::Precision,
+                "float32",
+                "every difference is within float32 rounding: the port computes in float32; compare it as a float32 port",
+            ));
+        }
+    }
+    if out.is_empty() {
+        out.push(found(
+            Kind::Unknown,
+            "unknown",
+            "no known mistake reproduces the candidate here; the first divergence is where to look",
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether every array the candidate holds for step `s` matches `rec` within `bounds`
+/// plus `slack`.
+fn step_matches(cand: &Candidate, rec: &StepRecord, bounds: &StepRecord, slack: Tolerance) -> bool {
+    let mut any = false;
+    for (&key, got) in &cand.arrays {
+        if key.step() != Some(rec.step) {
+            continue;
+        }
+        let (Some(e), Some(b)) = (rec.get(key), bounds.get(key)) else {
+            return false;
+        };
+        if !within(got, &e, &b, slack, key.is_integer()) {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+fn within(
+    got: &ArrayD<f64>,
+    e: &ArrayD<f64>,
+    bound: &ArrayD<f64>,
+    slack: Tolerance,
+    exact: bool,
+) -> bool {
+    got.shape() == e.shape()
+        && got
+            .iter()
+            .zip(e.iter())
+            .zip(bound.iter())
+            .all(|((&g, &e), &b)| {
+                if exact {
+                    g == e
+                } else {
+                    g.is_finite() && (g - e).abs() <= b + slack.atol + slack.rtol * e.abs()
+                }
+            })
+}
+
+/// Bugs, conventions and another learning rate, each tried on step `s` recomputed from
+/// the candidate's own parameters `before`.
+fn step_explanations(
+    spec: &Spec,
+    cand: &Candidate,
+    s: usize,
+    before: &crate::nn::network::Network<f64>,
+    precision: Precision,
+    slack: Tolerance,
+    conventions: Conventions,
+) -> Vec<Diagnosis> {
+    let u = precision.unit_roundoff();
+    let layers = spec.sizes.len() - 1;
+    // Every later traced step that starts from the candidate's own parameters too: an
+    // explanation must reproduce all of them (a bug and a convention may agree on one
+    // step, e.g. where every z is exactly 0, and not on the next).
+    let last = cand.last_step().unwrap_or(s);
+    let starts: Vec<(usize, crate::nn::network::Network<f64>)> =
+        std::iter::once((s, before.clone()))
+            .chain((s + 1..=last).filter_map(|t| Some((t, state_before(cand, spec, t)?))))
+            .collect();
+    let try_spec_variant = |spec: &Spec, variant: Variant| {
+        starts.iter().all(|(t, before)| {
+            let rec = step_from(spec, variant, before, *t);
+            let bounds = step_bounds(spec, &variant, before, &rec, u);
+            step_matches(cand, &rec, &bounds, slack)
+                || !cand.arrays.keys().any(|k| k.step() == Some(*t))
+        })
+    };
+    let try_variant = |variant: Variant| try_spec_variant(spec, variant);
+    let mut out = Vec::new();
+    let has = |a: Activation| spec.activations.contains(&a);
+    let mut tried = Vec::new();
+    if has(Activation::Relu) {
+        for v in Conventions::RELU {
+            tried.push(Conventions {
+                relu_grad_at_zero: v,
+                ..conventions
+            });
+        }
+    }
+    if has(Activation::LeakyRelu) {
+        for v in Conventions::LEAKY {
+            tried.push(Conventions {
+                leaky_grad_at_zero: v,
+                ..conventions
+            });
+        }
+    }
+    for conv in tried {
+        if conv != conventions
+            && try_variant(Variant {
+                bug: None,
+                conventions: conv,
+            })
+        {
+            let (name, value, reference, like) =
+                if conv.relu_grad_at_zero != conventions.relu_grad_at_zero {
+                    (
+                        "relu",
+                        conv.relu_grad_at_zero,
+                        conventions.relu_grad_at_zero,
+                        relu_like(conv.relu_grad_at_zero),
+                    )
+                } else {
+                    (
+                        "leaky_relu",
+                        conv.leaky_grad_at_zero,
+                        conventions.leaky_grad_at_zero,
+                        leaky_like(conv.leaky_grad_at_zero),
+                    )
+                };
+            out.push(found(
+                Kind::Convention,
+                format!("{name}'(0) = {value}"),
+                format!(
+                    "at z = 0 exactly the port takes {name}'(0) = {value}{like}, the reference {reference}; both are valid subgradients: compare under the port's convention to check the rest"
+                ),
+            ));
+        }
+    }
+    for bug in Bug::ALL {
+        if try_variant(Variant {
+            bug: Some(bug),
+            conventions,
+        }) {
+            out.push(found(Kind::Bug, bug.name(), bug.explanation(layers)));
+        }
+    }
+    if let Some(lr) = implied_lr(cand, before, s) {
+        if (lr - spec.lr).abs() > 1e-6 * spec.lr.abs() {
+            let other = Spec { lr, ..spec.clone() };
+            let variant = Variant {
+                bug: None,
+                conventions,
+            };
+            if try_spec_variant(&other, variant) {
+                out.push(found(
+                    Kind::Spec,
+                    "lr",
+                    format!("the update uses lr = {lr:.6}, the spec says {}", spec.lr),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn relu_like(v: f64) -> &'static str {
+    if v == 0.5 {
+        " (as jnp.maximum(z, 0) gives)"
+    } else if v == 1.0 {
+        " (the right branch, z >= 0)"
+    } else {
+        ""
+    }
+}
+
+fn leaky_like(v: f64) -> &'static str {
+    if v == 1.0 {
+        " (as jax.nn.leaky_relu gives)"
+    } else {
+        ""
+    }
+}
+
+/// The learning rate the candidate's update of step `s` implies,
+/// `(W_before − W_after) / dW` at the largest gradient entry, if it has those arrays.
+fn implied_lr(
+    cand: &Candidate,
+    before: &crate::nn::network::Network<f64>,
+    s: usize,
+) -> Option<f64> {
+    let last = before.layers.len() - 1;
+    let dw = cand.arrays.get(&Key::Step(s, StepArray::DW(last)))?;
+    let after = cand
+        .arrays
+        .get(&Key::Param(Snapshot::After(s), Param::W, last))?;
+    let w = before.layers[last].w.view().into_dyn();
+    let (i, g) = dw
+        .indexed_iter()
+        .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))?;
+    if *g == 0.0 {
+        return None;
+    }
+    Some((w[&i] - after[&i]) / g)
+}
+
+/// The candidate's batch layout against the spec's: the last partial batch dropped,
+/// another batch size, batches out of data order.
+fn batching(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
+    let n = spec.x.nrows();
+    let bs = spec.batch_size;
+    let samples: Vec<(usize, Vec<usize>)> = cand
+        .arrays
+        .iter()
+        .filter_map(|(k, a)| match k {
+            Key::Step(s, StepArray::Samples) => Some((*s, a.iter().map(|&v| v as usize).collect())),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    let rest = n % bs;
+    if rest != 0 && n > bs {
+        // Dropping the last partial batch of every epoch is training on the first
+        // n − rest samples.
+        let cut = n - rest;
+        let dropped = Spec {
+            x: spec.x.slice(ndarray::s![..cut, ..]).to_owned(),
+            y: spec.y.slice(ndarray::s![..cut, ..]).to_owned(),
+            ..spec.clone()
+        };
+        let layout_fits = samples.iter().all(|(s, got)| {
+            let (_, rows) = batch_of(&dropped, *s);
+            *got == rows.collect::<Vec<_>>()
+        });
+        let opts = CompareOptions {
+            precision: Some(cmp.precision.0),
+            slack: Some(cmp.tolerance),
+            conventions: Some(cmp.conventions),
+        };
+        if layout_fits && !samples.is_empty() && compare(&dropped, cand, &opts)?.passed() {
+            out.push(found(
+                Kind::Batching,
+                "drop-last-batch",
+                format!(
+                    "the last partial batch of every epoch ({rest} of {n} samples) is skipped, as DataLoader(drop_last=True) does; the spec trains on it"
+                ),
+            ));
+            return Ok(out);
+        }
+    }
+    if let Some((_, first)) = samples.iter().find(|(s, _)| *s == 0) {
+        let in_order = samples
+            .iter()
+            .all(|(_, got)| got.windows(2).all(|w| w[1] == w[0] + 1));
+        if !in_order {
+            out.push(found(
+                Kind::Batching,
+                "shuffled",
+                "the batches are not consecutive samples in data order (shuffled?); the reference walks the data in order",
+            ));
+        } else if first.len() != bs.min(n) && first.first() == Some(&0) {
+            out.push(found(
+                Kind::Spec,
+                "batch_size",
+                format!(
+                    "the port's batches have {} samples, the spec says batch_size {bs}",
+                    first.len()
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The candidate's initial weights against the reference's: transposed, another
+/// seed, another scale, or float32 rounding.
+fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
+    let (precision, _) = cmp.precision;
+    let u32_ = Precision::F32.unit_roundoff();
+    let layers = spec.sizes.len() - 1;
+    let got: Vec<Option<&ArrayD<f64>>> = (0..layers)
+        .map(|k| cand.arrays.get(&Key::Param(Snapshot::Initial, Param::W, k)))
+        .collect();
+    // The weights a seed, a scale and a layout give, layer by layer.
+    let draw = |seed: u32, transposed: bool| -> Vec<ArrayD<f64>> {
+        let mut rng = RandomState::new(seed);
+        spec.sizes
+            .windows(2)
+            .map(|io| {
+                let w = if transposed {
+                    rng.randn(io[0], io[1]).reversed_axes()
+                } else {
+                    rng.randn(io[1], io[0])
+                };
+                w.mapv(|v| spec.init_scale * v).into_dyn()
+            })
+            .collect()
+    };
+    let close = |a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64| {
+        a.shape() == b.shape()
+            && a.iter()
+                .zip(b.iter())
+                .all(|(x, y)| (x - y).abs() <= rel * y.abs() + 1e-300)
+    };
+    let fits = |ws: &[ArrayD<f64>], rel: f64| {
+        got.iter()
+            .zip(ws)
+            .all(|(g, w)| g.map_or(true, |g| close(g, w, rel)))
+            && got.iter().any(Option::is_some)
+    };
+    let tol = 2.0 * u32_;
+    let mut out = Vec::new();
+    let reference = draw(spec.seed, false);
+    if precision == Precision::F64 && fits(&reference, u32_) {
+        out.push(found(
+            Kind::Precision,
+            "float32",
+            "the initial weights are the reference's rounded to float32: the port computes in float32; compare it as a float32 port",
+        ));
+        return Ok(out);
+    }
+    if fits(&draw(spec.seed, true), tol) {
+        out.push(found(
+            Kind::Initialisation,
+            "transposed",
+            "W is drawn as randn(in, out).T instead of randn(out, in): the right numbers, transposed",
+        ));
+        return Ok(out);
+    }
+    let mut seeds: Vec<u32> = (0..=16)
+        .chain([42, 123, 1234, 12345, 2024, 2025, 2026, 31337])
+        .collect();
+    seeds.extend([spec.seed.wrapping_add(1), spec.seed.wrapping_sub(1)]);
+    for seed in seeds.into_iter().filter(|&s| s != spec.seed) {
+        if fits(&draw(seed, false), tol) {
+            out.push(found(
+                Kind::Spec,
+                "seed",
+                format!(
+                    "the initial weights are those of seed {seed}, the spec says {}",
+                    spec.seed
+                ),
+            ));
+            return Ok(out);
+        }
+    }
+    // A constant ratio to the reference: another init_scale.
+    if let Some((k, g)) = got.iter().enumerate().find_map(|(k, g)| g.map(|g| (k, g))) {
+        let r = &reference[k];
+        if let Some((i, e)) = r
+            .indexed_iter()
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        {
+            let ratio = g[&i] / e;
+            let scaled: Vec<ArrayD<f64>> =
+                reference.iter().map(|w| w.mapv(|v| v * ratio)).collect();
+            if ratio.is_finite()
+                && ratio > 0.0
+                && (ratio - 1.0).abs() > tol
+                && fits(&scaled, 4.0 * tol)
+            {
+                out.push(found(
+                    Kind::Spec,
+                    "init_scale",
+                    format!(
+                        "the initial weights are {}·randn, the spec says init_scale {}",
+                        ratio * spec.init_scale,
+                        spec.init_scale
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

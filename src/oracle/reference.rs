@@ -1,0 +1,179 @@
+//! Which spec a candidate is compared against.
+//!
+//! The spec comes from the caller (a file, or the built-in article with the name
+//! [`ARTICLE`]) or from the candidate's own `header.spec`. With neither, there is no
+//! reference: the error says how to give one. With both, they must agree on every key
+//! (a port that wrote a wrong spec into its header would otherwise be checked against
+//! its own mistake); a difference is reported key by key unless the caller trusts its
+//! model. A spec from the candidate's header is untrusted input: the run it describes
+//! may cost at most `max_steps` of work ([`run_work`]).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::io::spec::{Overrides, Spec};
+use crate::oracle::candidate::Candidate;
+
+/// The name that stands for the article's built-in spec where a spec file is expected.
+pub const ARTICLE: &str = "article";
+
+/// The default work budget for recomputing a run that a candidate's own header
+/// describes, in parameter-updates × batch rows (see [`run_work`]): about a second of
+/// reference training.
+pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
+
+/// The work of recomputing `spec`'s run: every update step changes every parameter
+/// once per row of its batch, so `epochs × samples × parameters` in all.
+pub fn run_work(spec: &Spec) -> u128 {
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    spec.epochs as u128 * spec.x.nrows() as u128 * params
+}
+
+/// Reads the spec file `model` (or the article for [`ARTICLE`], when no file of that
+/// name exists) with the overrides.
+pub fn load_model(model: &Path, overrides: &Overrides) -> Result<Spec> {
+    if model == Path::new(ARTICLE) && std::fs::symlink_metadata(model).is_err() {
+        return Spec::article().with_overrides(overrides);
+    }
+    Spec::load(Some(model), overrides)
+}
+
+/// The spec to compare against (see the module docs). `trust_model` compares against
+/// `model` even where the candidate's header says otherwise.
+pub fn reference_spec(
+    model: Option<&Path>,
+    cand: &Candidate,
+    overrides: &Overrides,
+    max_steps: u64,
+    trust_model: bool,
+) -> Result<Spec> {
+    let header = cand
+        .spec
+        .as_ref()
+        .map(|v| Spec::from_json(v, "candidate.header.spec"));
+    match (model, header) {
+        (Some(m), header) => {
+            let spec = load_model(m, overrides)?;
+            if let Some(header) = header {
+                let header = header?;
+                if !trust_model {
+                    let diff = differences(&spec, &header, overrides);
+                    if !diff.is_empty() {
+                        return Err(Error::invalid(
+                            "model",
+                            format!(
+                                "differs from the candidate's header.spec in {} (the port may have run another spec, or written a wrong one); trust the model to compare against it anyway",
+                                diff.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            Ok(spec)
+        }
+        (None, Some(header)) => {
+            let spec = header?.with_overrides(overrides)?;
+            let work = run_work(&spec);
+            if work > max_steps as u128 {
+                return Err(Error::invalid(
+                    "max_steps",
+                    format!(
+                        "the candidate's header.spec describes a run of {work} parameter-updates × batch rows \
+                         (epochs × samples × parameters), more than this budget of {max_steps}; \
+                         give a spec you trust as the model instead, or raise the budget"
+                    ),
+                ));
+            }
+            Ok(spec)
+        }
+        (None, None) => Err(Error::invalid(
+            "model",
+            format!(
+                "the candidate has no header.spec, so the spec to compare against is unknown: name the spec file the port ran with (or {ARTICLE:?} for the article's run)"
+            ),
+        )),
+    }
+}
+
+/// The keys on which two specs differ, each with both values (keys set by overrides
+/// are not compared: the caller chose them).
+pub fn differences(model: &Spec, header: &Spec, overrides: &Overrides) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut key = |name: &str, a: String, b: String, overridden: bool| {
+        if a != b && !overridden {
+            out.push(format!("{name} (model {a}, header {b})"));
+        }
+    };
+    key(
+        "sizes",
+        format!("{:?}", model.sizes),
+        format!("{:?}", header.sizes),
+        false,
+    );
+    let acts = |s: &Spec| {
+        s.activations
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    key("activations", acts(model), acts(header), false);
+    key(
+        "loss",
+        model.loss.name().into(),
+        header.loss.name().into(),
+        false,
+    );
+    key(
+        "seed",
+        model.seed.to_string(),
+        header.seed.to_string(),
+        overrides.seed.is_some(),
+    );
+    key(
+        "init_scale",
+        model.init_scale.to_string(),
+        header.init_scale.to_string(),
+        false,
+    );
+    key(
+        "lr",
+        model.lr.to_string(),
+        header.lr.to_string(),
+        overrides.lr.is_some(),
+    );
+    key(
+        "epochs",
+        model.epochs.to_string(),
+        header.epochs.to_string(),
+        overrides.epochs.is_some(),
+    );
+    key(
+        "batch_size",
+        model.batch_size.to_string(),
+        header.batch_size.to_string(),
+        overrides.batch_size.is_some(),
+    );
+    for (name, a, b) in [("x", &model.x, &header.x), ("y", &model.y, &header.y)] {
+        if a.shape() != b.shape() {
+            key(
+                name,
+                format!("shape {:?}", a.shape()),
+                format!("shape {:?}", b.shape()),
+                false,
+            );
+        } else if let Some(((r, c), v)) = a.indexed_iter().find(|(i, v)| **v != b[*i]) {
+            key(
+                &format!("{name}[{r}][{c}]"),
+                v.to_string(),
+                b[[r, c]].to_string(),
+                false,
+            );
+        }
+    }
+    out
+}

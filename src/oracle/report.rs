@@ -1,0 +1,131 @@
+//! A comparison as text and as JSON.
+
+use serde_json::{json, Value};
+
+use crate::oracle::compare::{Comparison, Diagnosis, Divergence};
+
+/// A value as reports print it: sample indices as integers, other numbers in
+/// scientific notation.
+fn value(d: &Divergence, v: f64) -> String {
+    if d.key.is_integer() && v.fract() == 0.0 && v.abs() < 9.0e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:e}")
+    }
+}
+
+fn finite_or_null(v: f64) -> Value {
+    if v.is_finite() {
+        json!(v)
+    } else {
+        Value::Null
+    }
+}
+
+fn diagnosis_json(d: &Diagnosis) -> Value {
+    json!({"kind": d.kind.name(), "name": d.name, "explanation": d.explanation})
+}
+
+impl Comparison {
+    /// A short human report: what was compared and how, the drift, the first
+    /// divergence, and its diagnosis.
+    pub fn to_text(&self) -> String {
+        let (precision, source) = self.precision;
+        let mut s = format!(
+            "compared {} arrays ({} values) as {} (from {source}), rtol {:e}, atol {:e} on top of the {} rounding bounds: max abs err {:.3e}, max rel err {:.3e}\n",
+            self.arrays,
+            self.values,
+            precision.name(),
+            self.tolerance.rtol,
+            self.tolerance.atol,
+            precision.name(),
+            self.max_abs_err,
+            self.max_rel_err
+        );
+        if self.anchored_steps > 0 {
+            s.push_str(&format!(
+                "{} traced step(s) recomputed from the candidate's own parameters; its trajectory is {:.1e} (relative) from the reference's, accumulated rounding\n",
+                self.anchored_steps, self.drift
+            ));
+        }
+        if !self.conventions.is_default() {
+            s.push_str(&format!(
+                "conventions: relu'(0) = {}, leaky_relu'(0) = {}\n",
+                self.conventions.relu_grad_at_zero, self.conventions.leaky_grad_at_zero
+            ));
+        }
+        match &self.first {
+            None => s.push_str("all within tolerance\n"),
+            Some(d) => {
+                let anchored = match d.key.step() {
+                    Some(step) if d.anchored => {
+                        format!(", computed from the candidate's own parameters before step {step}")
+                    }
+                    _ => String::new(),
+                };
+                match &d.shapes {
+                    Some((got, want)) => s.push_str(&format!(
+                        "first divergence: {}: has shape {got:?}, the reference's is {want:?} (another batch layout); {} value(s) outside tolerance in all\n",
+                        d.quantity, self.divergent
+                    )),
+                    None => s.push_str(&format!(
+                        "first divergence: {}: expected {}, got {} (abs err {:.3e}, rel err {:.3e}, allowed {:.3e}{anchored}); {} value(s) outside tolerance in all\n",
+                        d.quantity,
+                        value(d, d.expected),
+                        value(d, d.got),
+                        d.abs_err,
+                        d.rel_err,
+                        d.allowed,
+                        self.divergent
+                    )),
+                }
+            }
+        }
+        for d in &self.diagnosis {
+            s.push_str(&format!(
+                "diagnosis: {} {}: {}\n",
+                d.kind.name(),
+                d.name,
+                d.explanation
+            ));
+        }
+        s
+    }
+
+    /// The same as JSON.
+    pub fn to_json(&self) -> Value {
+        let (precision, source) = self.precision;
+        json!({
+            "passed": self.passed(),
+            "arrays": self.arrays,
+            "values": self.values,
+            "divergent": self.divergent,
+            "max_abs_err": finite_or_null(self.max_abs_err),
+            "max_rel_err": finite_or_null(self.max_rel_err),
+            "rtol": self.tolerance.rtol,
+            "atol": self.tolerance.atol,
+            "precision": precision.name(),
+            "precision_from": source,
+            "conventions": {
+                "relu_grad_at_zero": self.conventions.relu_grad_at_zero,
+                "leaky_grad_at_zero": self.conventions.leaky_grad_at_zero,
+            },
+            "anchored_steps": self.anchored_steps,
+            "drift": finite_or_null(self.drift),
+            "first_divergence": self.first.as_ref().map(|d| json!({
+                "quantity": d.quantity,
+                "key": d.key.to_string(),
+                "index": d.index,
+                "expected": finite_or_null(d.expected),
+                "got": finite_or_null(d.got),
+                "abs_err": finite_or_null(d.abs_err),
+                "rel_err": finite_or_null(d.rel_err),
+                "allowed": finite_or_null(d.allowed),
+                "anchored": d.anchored,
+                "shapes": d.shapes.as_ref().map(|(g, w)| json!({"candidate": g, "reference": w})),
+            })),
+            "diagnosis": self.diagnosis.first().map(diagnosis_json),
+            "other_explanations": self.diagnosis.iter().skip(1).map(diagnosis_json).collect::<Vec<_>>(),
+        })
+    }
+}
