@@ -1,0 +1,511 @@
+#!/usr/bin/env python3
+"""A JAX port of backprop-oracle's dense network, for port authors.
+
+Written from README.md ("The math (with shapes)", "Model spec (JSON)", "For port authors")
+and examples/numpy_port.py, not from the Rust code. Trains any model spec and writes a
+trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle compare` reads.
+
+    python3 examples/jax_port.py --spec SPEC.json --out OUT.json|OUT.npz
+        [--dtype float32|float64] [--trace-steps N] [--relu nn|maximum] [--leaky nn|where]
+        [--backward grad|layerwise] [--bug NAME]
+
+  --spec         model spec JSON (README keys; missing optional keys take the README
+                 defaults; `x`/`y` inline, or a string naming a float64 .npy file or an .npz
+                 holding arrays `x` and `y`, relative to the spec file's folder). Default:
+                 the article's 2-3-1 spec.
+  --out          `.json` -> trajectory.json, `.npz` -> reference.npz (float arrays in the
+                 port's dtype, `step{s}_samples` int64). Written to a temporary sibling and
+                 renamed into place.
+  --dtype        float64 (default; jax_enable_x64) or float32 (float32 arrays and arithmetic;
+                 the initial weights are drawn in float64 with np.random.seed(seed) +
+                 np.random.randn (legacy RandomState) and then cast).
+  --trace-steps  record the first N updates in full (default 8).
+  --relu         nn (default): jax.nn.relu;  maximum: jnp.maximum(z, 0)
+  --leaky        nn (default): jax.nn.leaky_relu(z, 0.01);  where: jnp.where(z > 0, z, 0.01 z)
+  --backward     grad (default): one jax.grad of the batch-mean loss L̄ per update (jitted),
+                 with respect to the parameters, the batch X and a zero "probe" added to
+                 every layer's output A_k (A_k + 0): dL̄/d(probe_k) is dL̄/dA_k, i.e. the
+                 next layer's dx, and for the last layer d_output = dL̄/dŶ. The update
+                 W <- W - lr dW, b <- b - lr db uses all layers' gradients.
+                 layerwise: the backward walked by hand one layer at a time, each step a
+                 jax.vjp (of act at Z, of A_in @ W.T + b w.r.t. W, b and A_in).
+  --bug NAME     inject a realistic mistake (default: none):
+                   init-transposed   W drawn as randn(in, out).T instead of randn(out, in)
+                   drop-last-batch   the last partial batch of each epoch is skipped
+                   bias-grad-mean    db from jax.grad divided by B again (an average of an
+                                     average)
+                   mse-without-2     a hand-written custom_vjp for the squared error that
+                                     forgets the 2: dL/dŷ = (ŷ - y)/m; loss values stay right
+                   stale-weights     layerwise backward that updates each layer as soon as its
+                                     gradient is known, so the layer below back-propagates
+                                     through the new W (implies --backward layerwise)
+
+Exit codes: 0 success; 2 bad input (one line `error: ...` on stderr); 3 training diverged
+(a loss or parameter became non-finite; nothing is written).
+
+Derivatives at exactly z = 0 (measured with jax.grad at +0.0 and -0.0, float32 and float64,
+jax 0.10.2; the same through jax.vjp on a batch):
+  --relu nn        jax.nn.relu'(0)                  = 0    (custom_jvp: gradient where z > 0)
+  --relu maximum   d/dz jnp.maximum(z, 0) at 0      = 0.5  (a tie splits the gradient evenly)
+  --leaky nn       jax.nn.leaky_relu'(0, 0.01)      = 1    (it is where(z >= 0, z, 0.01 z))
+  --leaky where    d/dz jnp.where(z > 0, z, 0.01 z) = 0.01 (0.009999999776482582 in float32)
+The reference (README's numpy_port.py: relu' = (z > 0), leaky' = where(z > 0, 1, 0.01)) has
+relu'(0) = 0 and leaky'(0) = 0.01, so `--relu maximum` and the default `--leaky nn` differ
+from it whenever a pre-activation is exactly 0 (e.g. an all-zero input row with b = 0).
+Also: in float32, XLA on CPU flushes subnormals to zero, so jax.nn.relu'(1e-40) = 0 there.
+sigmoid and tanh are jax.nn.sigmoid and jnp.tanh with JAX's own derivatives.
+
+Shapes: a batch is B samples as rows. Layer k maps `in` -> `out` features:
+W (out, in), b (out), X (B, in), Z = A = (B, out). m = width of the output layer.
+"""
+import argparse, io, json, math, os, shlex, sys, tempfile, zipfile
+import numpy as np
+
+TOOL = "jax_port"
+BUGS = ("none", "init-transposed", "drop-last-batch", "bias-grad-mean", "mse-without-2",
+        "stale-weights")
+
+# ---------------------------------------------------------------------------------------
+# Spec handling, data loading and output writing (the same code is in torch_port.py).
+# ---------------------------------------------------------------------------------------
+ARTICLE = {"sizes": [2, 3, 1], "activations": ["relu", "identity"], "loss": "mse", "seed": 0,
+           "init_scale": 1.0, "x": [[1, 2], [2, 1], [3, 1], [1, 3]], "y": [4, 3, 5, 5],
+           "lr": 0.01, "epochs": 1000, "batch_size": 1, "log_every": 100}
+REQUIRED = ("sizes", "activations", "x", "y")
+DEFAULTS = {key: value for key, value in ARTICLE.items() if key not in REQUIRED}
+ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
+MAX_SPEC_BYTES = 1 << 30
+
+
+class InputError(Exception):
+    """Bad input: reported as one `error: ...` line on stderr, exit code 2."""
+
+
+class Diverged(Exception):
+    """A loss or parameter became non-finite: exit code 3."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):                    # one line, exit 2 (argparse prints usage too)
+        raise InputError(message)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise InputError(f"spec: duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _reject_constant(name):                      # NaN, Infinity, -Infinity are not JSON
+    raise InputError(f"spec: non-finite number {name}")
+
+
+def _load_array(field, value, base, sizes):
+    """`x` or `y` as a float64 ndarray, from inline JSON or a .npy/.npz file."""
+    if isinstance(value, str):
+        path = os.path.join(base, value)
+        try:
+            with open(path, "rb") as f:
+                loaded = np.load(f, allow_pickle=False)
+                if isinstance(loaded, np.lib.npyio.NpzFile):
+                    if field not in loaded.files:
+                        raise InputError(f"spec.{field}: {value}: no array named {field!r} "
+                                         f"in the .npz (has {sorted(loaded.files)})")
+                    arr = loaded[field]
+                else:
+                    arr = loaded
+        except InputError:
+            raise
+        except Exception as e:                   # OSError, ValueError, BadZipFile, ...
+            raise InputError(f"spec.{field}: {value}: cannot read: {e}".replace("\n", " "))
+        if arr.dtype != np.float64:
+            raise InputError(f"spec.{field}: {value}: dtype must be float64, got {arr.dtype}")
+        arr = np.ascontiguousarray(arr, dtype=np.float64)
+    elif isinstance(value, list):
+        if not value:
+            raise InputError(f"spec.{field}: must hold at least one sample")
+        rows = all(isinstance(r, list) for r in value)
+        if not rows and not all(_is_num(v) for v in value):
+            raise InputError(f"spec.{field}: must be a list of numbers or of rows of numbers")
+        if rows:
+            width = len(value[0])
+            for i, r in enumerate(value):
+                if len(r) != width:
+                    raise InputError(f"spec.{field}[{i}]: has {len(r)} numbers, row 0 has {width}")
+                for j, v in enumerate(r):
+                    if not _is_num(v):
+                        raise InputError(f"spec.{field}[{i}][{j}]: must be a number")
+        arr = np.array(value, dtype=np.float64)
+    else:
+        raise InputError(f"spec.{field}: must be an array or a .npy/.npz file name")
+    if arr.size == 0:
+        raise InputError(f"spec.{field}: empty")
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"spec.{field}: contains a non-finite number")
+    if field == "x":
+        if arr.ndim != 2 or arr.shape[1] != sizes[0]:
+            raise InputError(f"spec.x: must be (samples, {sizes[0]}), got shape {arr.shape}")
+    else:
+        if arr.ndim == 1:
+            if sizes[-1] != 1:
+                raise InputError(f"spec.y: flat y needs one output, the net has {sizes[-1]}")
+            arr = arr.reshape(-1, 1)
+        if arr.ndim != 2 or arr.shape[1] != sizes[-1]:
+            raise InputError(f"spec.y: must be (samples, {sizes[-1]}), got shape {arr.shape}")
+    return arr
+
+
+def load_spec(path):
+    """The resolved spec (every key, README order, x/y inline) and x (n, n_0), y (n, m)."""
+    if path is None:
+        raw, base = dict(ARTICLE), os.getcwd()
+    else:
+        try:
+            if os.path.getsize(path) > MAX_SPEC_BYTES:
+                raise InputError(f"spec: {path}: larger than 1 GiB")
+            with open(path, "rb") as f:
+                text = f.read().decode("utf-8")
+            raw = json.loads(text, object_pairs_hook=_no_duplicates,
+                             parse_constant=_reject_constant)
+        except InputError:
+            raise
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise InputError(f"spec: {path}: {e}".replace("\n", " "))
+        base = os.path.dirname(os.path.abspath(path))
+    if not isinstance(raw, dict):
+        raise InputError("spec: must be a JSON object")
+    for key in raw:
+        if key not in ARTICLE:
+            raise InputError(f"spec.{key}: unknown key (expected one of {', '.join(ARTICLE)})")
+    for key in REQUIRED:
+        if key not in raw:
+            raise InputError(f"spec.{key}: missing")
+    spec = {key: raw.get(key, DEFAULTS.get(key)) for key in ARTICLE}
+    sizes = spec["sizes"]
+    if not isinstance(sizes, list) or len(sizes) < 2:
+        raise InputError("spec.sizes: must be a list of at least two widths")
+    for i, n in enumerate(sizes):
+        if not _is_int(n) or n < 1:
+            raise InputError(f"spec.sizes[{i}]: must be an integer ≥ 1, got {n!r}")
+    acts = spec["activations"]
+    if not isinstance(acts, list) or len(acts) != len(sizes) - 1:
+        raise InputError(f"spec.activations: must list one activation per layer "
+                         f"({len(sizes) - 1})")
+    for i, a in enumerate(acts):
+        if a not in ACTIVATION_NAMES:
+            raise InputError(f"spec.activations[{i}]: must be one of "
+                             f"{', '.join(ACTIVATION_NAMES)}, got {a!r}")
+    if spec["loss"] != "mse":
+        raise InputError(f"spec.loss: must be \"mse\", got {spec['loss']!r}")
+    if not _is_int(spec["seed"]) or not 0 <= spec["seed"] <= 4294967295:
+        raise InputError(f"spec.seed: must be an integer in 0 ..= 4294967295, got {spec['seed']!r}")
+    for key in ("init_scale", "lr"):
+        v = spec[key]
+        if not _is_num(v) or not math.isfinite(v) or v <= 0:
+            raise InputError(f"spec.{key}: must be a finite number > 0, got {v!r}")
+        spec[key] = float(v)
+    for key in ("epochs", "batch_size", "log_every"):
+        if not _is_int(spec[key]) or spec[key] < 1:
+            raise InputError(f"spec.{key}: must be an integer ≥ 1, got {spec[key]!r}")
+    x = _load_array("x", spec["x"], base, sizes)
+    y = _load_array("y", spec["y"], base, sizes)
+    if len(x) != len(y):
+        raise InputError(f"spec.y: {len(y)} samples, spec.x has {len(x)}")
+    spec["x"], spec["y"] = x.tolist(), (y.tolist() if y.shape[1] > 1 else y[:, 0].tolist())
+    return spec, x, y
+
+
+def init_params(spec, bug):
+    """np.random.seed(seed); per layer in order W = init_scale * randn(out, in), b = 0 (float64)."""
+    np.random.seed(spec["seed"])
+    params = []
+    for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
+        if bug == "init-transposed":
+            W = spec["init_scale"] * np.random.randn(n_in, n_out).T
+        else:
+            W = spec["init_scale"] * np.random.randn(n_out, n_in)
+        params.append((np.ascontiguousarray(W), np.zeros(n_out)))
+    return params
+
+
+def check_out_path(out):
+    if not (out.endswith(".json") or out.endswith(".npz")):
+        raise InputError(f"--out: must end in .json or .npz, got {out!r}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise InputError(f"--out: {out}: folder {folder} does not exist")
+
+
+def _layers_json(params):
+    return [{"W": W.tolist(), "b": b.tolist()} for W, b in params]
+
+
+def trajectory_doc(header, initial, final, losses, steps):
+    """trajectory.json (schema 1). Every array element becomes a Python float: exact."""
+    return {"format": "backprop-oracle trajectory", "schema_version": 1, "header": header,
+            "initial": {"layers": _layers_json(initial)}, "loss": losses.tolist(),
+            "final": {"layers": _layers_json(final)},
+            "steps": [{"step": st["step"], "epoch": st["epoch"],
+                       "samples": st["samples"].tolist(),
+                       "forward": [{"z": Z.tolist(), "a": A.tolist()}
+                                   for Z, A in zip(st["z"], st["a"])],
+                       "loss": st["loss"].tolist(), "d_output": st["d_output"].tolist(),
+                       "backward": [{"dW": dW.tolist(), "db": db.tolist(), "dx": dx.tolist()}
+                                    for dW, db, dx in zip(st["dW"], st["db"], st["dx"])],
+                       "after": {"layers": _layers_json(st["after"])}} for st in steps]}
+
+
+def npz_arrays(initial, final, losses, steps):
+    """The reference.npz keys; layer numbers k are 1-based (W1 = the first layer)."""
+    arr = {}
+    for k, ((W0, b0), (W, b)) in enumerate(zip(initial, final), 1):
+        arr[f"W{k}_init"], arr[f"b{k}_init"], arr[f"W{k}_final"], arr[f"b{k}_final"] = W0, b0, W, b
+    arr["loss"] = losses
+    for st in steps:
+        s = st["step"]
+        arr[f"step{s}_samples"] = st["samples"].astype(np.int64)
+        arr[f"step{s}_loss"], arr[f"step{s}_dyhat"] = st["loss"], st["d_output"]
+        for k in range(1, len(st["z"]) + 1):
+            arr[f"step{s}_z{k}"], arr[f"step{s}_a{k}"] = st["z"][k - 1], st["a"][k - 1]
+            arr[f"step{s}_dW{k}"], arr[f"step{s}_db{k}"] = st["dW"][k - 1], st["db"][k - 1]
+            arr[f"step{s}_dx{k}"] = st["dx"][k - 1]
+            arr[f"step{s}_W{k}"], arr[f"step{s}_b{k}"] = st["after"][k - 1]
+    return arr
+
+
+def write_atomic(out, writer):
+    """writer(file object) into a temporary sibling, then rename: never a partial `out`."""
+    folder = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(out) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_output(out, header, initial, final, losses, steps):
+    if out.endswith(".json"):
+        doc = trajectory_doc(header, initial, final, losses, steps)
+        data = (json.dumps(doc, allow_nan=False) + "\n").encode()
+        write_atomic(out, lambda f: f.write(data))
+    else:
+        buf = io.BytesIO()
+        np.savez(buf, **npz_arrays(initial, final, losses, steps))
+        def writer(f):                           # re-zip with a fixed timestamp: deterministic
+            with zipfile.ZipFile(buf) as src, zipfile.ZipFile(f, "w") as dst:
+                for name in src.namelist():
+                    dst.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), src.read(name))
+        write_atomic(out, writer)
+
+
+def base_arguments(description):
+    ap = _Parser(description=description)
+    ap.add_argument("--spec", help="model spec JSON (default: the article's)")
+    ap.add_argument("--out", required=True, help="output: .json trajectory or .npz")
+    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    ap.add_argument("--trace-steps", type=int, default=8)
+    ap.add_argument("--bug", choices=BUGS, default="none")
+    return ap
+
+
+def run_main(argv, add_arguments, train, make_header):
+    """Parse, validate, train, write. Returns the exit code."""
+    try:
+        ap = base_arguments(__doc__.splitlines()[0])
+        add_arguments(ap)
+        args = ap.parse_args(argv)
+        if args.trace_steps < 0:
+            raise InputError(f"--trace-steps: must be ≥ 0, got {args.trace_steps}")
+        check_out_path(args.out)
+        spec, x, y = load_spec(args.spec)
+        initial, final, losses, steps = train(args, spec, x, y)
+        header = make_header(args, spec)
+        write_output(args.out, header, initial, final, losses, steps)
+        return 0
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Diverged as e:
+        print(f"error: training diverged: {e}", file=sys.stderr)
+        return 3
+
+
+def accumulate(total, sample_loss):
+    """The epoch loss: per-sample losses added in data order, in the port's dtype."""
+    for value in sample_loss:
+        total = total + value
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# JAX
+# ---------------------------------------------------------------------------------------
+def add_jax_arguments(ap):
+    ap.add_argument("--relu", choices=("nn", "maximum"), default="nn")
+    ap.add_argument("--leaky", choices=("nn", "where"), default="nn")
+    ap.add_argument("--backward", choices=("grad", "layerwise"), default="grad")
+
+
+def jax_backward_mode(args):
+    return "layerwise" if args.backward == "layerwise" or args.bug == "stale-weights" else "grad"
+
+
+def _import_jax():
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+    jax.config.update("jax_enable_x64", True)    # float64 arrays exist; float32 mode uses f32
+    return jax
+
+
+def train_jax(args, spec, x, y):
+    jax = _import_jax()
+    import jax.numpy as jnp
+    npdt = np.float32 if args.dtype == "float32" else np.float64
+    acts, lr, bs, n = spec["activations"], spec["lr"], spec["batch_size"], len(x)
+    L, bug, mode = len(acts), args.bug, jax_backward_mode(args)
+
+    relu = jax.nn.relu if args.relu == "nn" else (lambda z: jnp.maximum(z, 0))
+    leaky = ((lambda z: jax.nn.leaky_relu(z, 0.01)) if args.leaky == "nn"
+             else (lambda z: jnp.where(z > 0, z, 0.01 * z)))
+    ACT = {"identity": lambda z: z, "relu": relu, "leaky_relu": leaky,
+           "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
+
+    if bug == "mse-without-2":                   # a hand-written VJP that forgets the 2
+        @jax.custom_vjp
+        def sq_err(yhat, y_):
+            return (yhat - y_) ** 2
+
+        def sq_err_fwd(yhat, y_):
+            d = yhat - y_
+            return d ** 2, d
+
+        def sq_err_bwd(d, g):
+            return g * d, -(g * d)
+
+        sq_err.defvjp(sq_err_fwd, sq_err_bwd)
+    else:
+        def sq_err(yhat, y_):
+            return (yhat - y_) ** 2
+
+    def sample_losses(yhat, Y):                  # (B,): L_r = (1/m) sum_k (ŷ - y)²
+        return jnp.mean(sq_err(yhat, Y), axis=1)
+
+    def objective_of_yhat(yhat, Y):              # L̄ = mean over the batch
+        return jnp.mean(sample_losses(yhat, Y))
+
+    def objective(params, X, Y, probes):
+        A, zs, as_ = X, [], []
+        for (W, b), name, probe in zip(params, acts, probes):
+            Z = A @ W.T + b                      # (B, in) @ (in, out) + (out,) -> (B, out)
+            A = ACT[name](Z) + probe             # probe = 0: dL̄/d(probe) = dL̄/dA
+            zs.append(Z), as_.append(A)
+        sl = sample_losses(A, Y)
+        return jnp.mean(sl), (zs, as_, sl)
+
+    grad_fn = jax.grad(objective, argnums=(0, 1, 3), has_aux=True)
+
+    def finite(params):
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(t)) for p in params for t in p]))
+
+    @jax.jit
+    def grad_step(params, X, Y):
+        B = X.shape[0]
+        probes = [jnp.zeros((B, W.shape[0]), X.dtype) for W, _ in params]
+        (gp, gX, gprobe), (zs, as_, sl) = grad_fn(params, X, Y, probes)
+        if bug == "bias-grad-mean":
+            gp = [(dW, db / B) for dW, db in gp]
+        new = [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, gp)]
+        rec = {"z": zs, "a": as_, "d_output": gprobe[-1], "dW": [g[0] for g in gp],
+               "db": [g[1] for g in gp], "dx": [gX] + list(gprobe[:-1])}
+        return new, sl, finite(new), rec
+
+    @jax.jit
+    def layerwise_step(params, X, Y):
+        B, params = X.shape[0], list(params)
+        zs, as_, A = [], [], X
+        for (W, b), name in zip(params, acts):
+            Z = A @ W.T + b
+            A = ACT[name](Z)
+            zs.append(Z), as_.append(A)
+        sl = sample_losses(A, Y)
+        d_output = jax.grad(objective_of_yhat)(A, Y)     # dL̄/dŶ (B, m)
+        dA, grads = d_output, [None] * L
+        for k in reversed(range(L)):
+            W, b = params[k]
+            A_in = X if k == 0 else as_[k - 1]
+            dZ, = jax.vjp(ACT[acts[k]], zs[k])[1](dA)                    # dA ⊙ act'(Z)
+            dW, db = jax.vjp(lambda W_, b_: A_in @ W_.T + b_, W, b)[1](dZ)  # dZᵀX, Σ dZ
+            if bug == "bias-grad-mean":
+                db = db / B
+            if bug == "stale-weights":           # update now, back-propagate through new W
+                params[k] = (W - lr * dW, b - lr * db)
+                W, b = params[k]
+            dA, = jax.vjp(lambda A_: A_ @ W.T + b, A_in)[1](dZ)          # dZ·W
+            grads[k] = (dW, db, dA)
+        if bug != "stale-weights":
+            params = [(W - lr * dW, b - lr * db) for (W, b), (dW, db, _) in zip(params, grads)]
+        rec = {"z": zs, "a": as_, "d_output": d_output, "dW": [g[0] for g in grads],
+               "db": [g[1] for g in grads], "dx": [g[2] for g in grads]}
+        return params, sl, finite(params), rec
+
+    step_fn = grad_step if mode == "grad" else layerwise_step
+    params = [(jnp.asarray(W.astype(npdt)), jnp.asarray(b.astype(npdt)))
+              for W, b in init_params(spec, bug)]      # float64 draws, then cast
+    initial = [(np.array(W), np.array(b)) for W, b in params]
+    xd, yd = x.astype(npdt), y.astype(npdt)
+    losses, steps, step = [], [], 0
+    for epoch in range(spec["epochs"]):
+        total = npdt(0)
+        for start in range(0, n, bs):            # consecutive batches, in data order
+            idx = np.arange(start, min(start + bs, n))
+            if bug == "drop-last-batch" and len(idx) < bs:
+                continue                         # as DataLoader(drop_last=True)
+            params, sl, ok, rec = step_fn(params, xd[start:start + len(idx)],
+                                          yd[start:start + len(idx)])
+            sample_loss = np.array(sl)
+            total = accumulate(total, sample_loss)
+            if not (bool(ok) and np.all(np.isfinite(sample_loss))):
+                raise Diverged(f"epoch {epoch}, samples {idx[0]}..{idx[-1]} (update {step})")
+            if step < args.trace_steps:
+                rec = jax.tree_util.tree_map(np.array, rec)
+                rec.update(step=step, epoch=epoch, samples=idx, loss=sample_loss,
+                           after=[(np.array(W), np.array(b)) for W, b in params])
+                steps.append(rec)
+            step += 1
+        losses.append(total)
+        if epoch % spec["log_every"] == 0:
+            print(f"Epoch {epoch}, Loss: {total:.4f}")
+    final = [(np.array(W), np.array(b)) for W, b in params]
+    return initial, final, np.array(losses, dtype=npdt), steps
+
+
+def jax_header(args, spec):
+    import jax, jaxlib
+    return {"tool": TOOL, "version": jax.__version__,
+            "command": "python3 " + shlex.join(sys.argv), "spec": spec,
+            "trace_steps": args.trace_steps, "precision": args.dtype,
+            "backward": jax_backward_mode(args), "relu": args.relu, "leaky": args.leaky,
+            "bug": args.bug, "jaxlib_version": jaxlib.__version__,
+            "numpy_version": np.__version__}
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(sys.argv[1:], add_jax_arguments, train_jax, jax_header))
