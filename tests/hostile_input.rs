@@ -1631,3 +1631,32 @@ fn fixed_export_trace_steps_is_not_bounded() {
         truncate(&o.stderr)
     );
 }
+
+/// One first row of N numbers followed by N one-number rows (about 1 MB of JSON) once
+/// made the matrix readers reserve rows × (first row's length) numbers — 500 GB — and
+/// abort; found by reading the code behind `fuzz/` (see fuzz/README.md).
+#[test]
+fn fixed_one_long_row_then_short_rows_reserved_quadratic_memory() {
+    let n = 250_000;
+    let long = vec!["0"; n].join(",");
+    let short = vec!["0"; n].join(",");
+    assert_bad_input(
+        "bug_quadratic_spec",
+        train_spec(
+            "x: one long row, then short rows",
+            format!(r#"{{"sizes":[{n},1],"activations":["identity"],"x":[[{long}],{short}]}}"#),
+            "spec.x[1]",
+        ),
+        CASE_LIMIT,
+    );
+    assert_bad_input(
+        "bug_quadratic_candidate",
+        case(
+            "candidate loss: one long row, then short rows",
+            &["compare", "c.json", "--model", "article"],
+            "c.json.loss[1]",
+        )
+        .file("c.json", format!(r#"{{"loss":[[{long}],{short}]}}"#)),
+        CASE_LIMIT,
+    );
+}

@@ -539,9 +539,11 @@ fn matrix(v: &Json, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
         Some(c) => c,
         None => rows[0].len().unwrap_or(0),
     };
-    // Sized from the rows actually present (not from `cols`, which a spec may set huge).
-    let present = rows[0].len().unwrap_or(0);
-    let mut data = Vec::with_capacity(rows.len().saturating_mul(present.min(width)));
+    // Sized from the numbers actually present (not from `cols`, which a spec may set
+    // huge, nor from the first row times the row count, which one long row and many
+    // short ones would make quadratic in the document's size).
+    let present: usize = rows.iter().map(|r| r.len().unwrap_or(0).min(width)).sum();
+    let mut data = Vec::with_capacity(present);
     for (r, row) in rows.iter().enumerate() {
         let row_field = format!("{field}[{r}]");
         let items = row.items().ok_or_else(|| {

@@ -402,7 +402,10 @@ fn array(v: &Json, path: &str) -> Result<ArrayD<f64>> {
         .map_err(|e| Error::invalid(path, e.to_string()))?),
         Json::Array(rows) if rows.first().is_some_and(|r| r.len().is_some()) => {
             let cols = rows[0].len().unwrap_or(0);
-            let mut data = Vec::with_capacity(rows.len().saturating_mul(cols));
+            // Sized from the numbers present (one long first row and many short ones
+            // must not ask for rows × cols).
+            let present: usize = rows.iter().map(|r| r.len().unwrap_or(0).min(cols)).sum();
+            let mut data = Vec::with_capacity(present);
             for (r, row) in rows.iter().enumerate() {
                 let rp = format!("{path}[{r}]");
                 let items = row
