@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::check::bugs::{Conventions, Variant};
+use crate::cli::compare::ConventionArgs;
 use crate::cli::{write_stdout, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
-use crate::oracle::record_checked;
+use crate::oracle::trajectory::{check_trace, record_variant};
 
 /// Arguments of `export`.
 #[derive(Debug, Args)]
@@ -28,12 +30,22 @@ pub struct ExportArgs {
     /// Replace an existing output folder.
     #[arg(long)]
     pub force: bool,
+    /// Derivative conventions at z = 0 to export under (for a port that follows its
+    /// framework's; recorded in the header).
+    #[command(flatten)]
+    pub conventions: ConventionArgs,
 }
 
 /// Runs `export`.
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let spec = args.model.spec(None)?;
-    let trajectory = record_checked(&spec, args.trace_steps, "trace_steps")?;
+    let conventions = args.conventions.conventions(Conventions::default())?;
+    check_trace(&spec, args.trace_steps, "trace_steps")?;
+    let variant = Variant {
+        bug: None,
+        conventions: conventions.unwrap_or_default(),
+    };
+    let trajectory = record_variant(&spec, args.trace_steps, variant)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let summary = export(
         &trajectory,

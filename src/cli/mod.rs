@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::io::spec::{Overrides, Spec};
 
 pub mod compare;
+pub mod conformance;
 pub mod export;
 pub mod gradient_check;
 pub mod plot;
@@ -38,8 +39,11 @@ pub enum Command {
     GradientCheck(gradient_check::GradientCheckArgs),
     /// Write golden files for ports: trajectory.json, reference.npz (and .npy files).
     Export(export::ExportArgs),
-    /// Compare a port's output with the reference and name the first divergence.
+    /// Compare a port's output with the reference, name the first divergence and
+    /// what mistake explains it.
     Compare(compare::CompareArgs),
+    /// Run a port on the whole battery of cases and print a scorecard.
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// The model spec and the flags that override its keys (shared by every subcommand).
@@ -94,6 +98,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::GradientCheck(args) => gradient_check::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Compare(args) => compare::run(&args),
+        Command::Conformance(args) => conformance::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -33,11 +33,7 @@ pub fn batch_of(spec: &Spec, s: usize) -> (usize, Range<usize>) {
 /// those after update `s − 1`. `None` when the candidate lacks one of them or a shape
 /// differs from the spec's network.
 pub fn state_before(cand: &Candidate, spec: &Spec, s: usize) -> Option<Network<f64>> {
-    let at = if s == 0 {
-        Snapshot::Initial
-    } else {
-        Snapshot::After(s - 1)
-    };
+    let at = Snapshot::before(s);
     let layers = spec
         .sizes
         .windows(2)

@@ -17,9 +17,12 @@
 //!   ([`crate::oracle::rounding`]). A correct float32 port passes every step however far
 //!   its trajectory has drifted; a wrong step fails at once;
 //! * **everything else** (steps without their starting parameters, epoch losses, final
-//!   parameters) against the reference run; in float32 the bound is the drift of the
-//!   reference itself when its parameters are rounded to float32 after every update
-//!   ([`crate::oracle::precision::drift_bound`]).
+//!   parameters) against the reference run. In float32 the bound is a multiple of the
+//!   drift of the reference's *twin*, the run with its data and, after every update,
+//!   its parameters rounded to float32 ([`crate::oracle::drift::drift_bound`]),
+//!   plus, for epoch losses, the rounding of the loss evaluations themselves
+//!   ([`crate::oracle::drift::loss_drift_bound`]) and, for steps, that step's own
+//!   rounding bound.
 //!
 //! The slack `atol`, `rtol` defaults by precision
 //! ([`Precision::default_slack`]); the precision is the candidate's declared one
@@ -48,12 +51,13 @@ use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, Dimension};
 
-use crate::check::bugs::{Conventions, Variant};
+use crate::check::bugs::{Bug, Conventions, Variant};
 use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::oracle::anchor::{state_before, step_from};
 use crate::oracle::candidate::Candidate;
-use crate::oracle::precision::{drift_bound, record_rounded, Precision};
+use crate::oracle::drift::{drift_bound, loss_drift_bound, record_rounded, Twin};
+use crate::oracle::precision::Precision;
 use crate::oracle::rounding::step_bounds;
 use crate::oracle::schema::{Key, Snapshot, StepArray};
 use crate::oracle::trajectory::{check_trace, record_variant, total_steps, StepRecord, Trajectory};
@@ -191,8 +195,10 @@ struct Expectations<'a> {
     variant: Variant,
     u: f64,
     reference: Trajectory,
-    rounded: Option<Trajectory>,
+    rounded: Option<Twin>,
     anchored: BTreeMap<usize, Option<(StepRecord, StepRecord)>>,
+    /// The rounding bounds of the reference's own steps, for steps not anchored.
+    step_rounding: BTreeMap<usize, Option<StepRecord>>,
 }
 
 impl Expectations<'_> {
@@ -210,6 +216,18 @@ impl Expectations<'_> {
             .as_ref()
     }
 
+    /// The rounding bound of the reference's step `s` computed from its own parameters.
+    fn step_rounding(&mut self, s: usize) -> Option<&StepRecord> {
+        let (spec, variant, u, reference) = (self.spec, self.variant, self.u, &self.reference);
+        self.step_rounding
+            .entry(s)
+            .or_insert_with(|| {
+                let before = reference.network(Snapshot::before(s))?;
+                Some(step_bounds(spec, &variant, before, reference.step(s)?, u))
+            })
+            .as_ref()
+    }
+
     /// The expected array for `key`, its per-element bound, and whether it is anchored.
     fn expected(&mut self, key: Key) -> Option<(ArrayD<f64>, ArrayD<f64>, bool)> {
         if let Some(s) = key.step() {
@@ -220,7 +238,25 @@ impl Expectations<'_> {
         let e = self.reference.get(key)?;
         let bound = match (key, &self.rounded) {
             (Key::Param(Snapshot::Initial, _, _), _) => e.mapv(|v| self.u * v.abs()),
-            (_, Some(r)) => drift_bound(&e, &r.get(key)?, self.u, key == Key::EpochLoss),
+            (Key::EpochLoss, Some(t)) => ArrayD::from_shape_vec(
+                e.raw_dim(),
+                loss_drift_bound(&self.reference.loss, &t.run.loss, &t.loss_eval, self.u),
+            )
+            .ok()?,
+            (Key::Param(snapshot, _, _), Some(t)) => drift_bound(
+                &e,
+                self.reference.network(snapshot)?,
+                t.run.network(snapshot)?,
+                self.u,
+            ),
+            (_, Some(t)) => {
+                // A step array that is not anchored: the drift of the parameters it
+                // was computed from, relative to its own size, plus its own rounding.
+                let before = Snapshot::before(key.step()?);
+                let (r, t) = (self.reference.network(before)?, t.run.network(before)?);
+                let drift = drift_bound(&e, r, t, self.u);
+                drift + self.step_rounding(key.step()?)?.get(key)?
+            }
             (_, None) => e.mapv(|v| self.u * v.abs()),
         };
         Some((e, bound, false))
@@ -278,6 +314,16 @@ pub fn precision_of(cand: &Candidate, forced: Option<Precision>) -> (Precision, 
 /// Recomputes the reference for `spec` and compares the candidate with it (see the
 /// module docs).
 pub fn compare(spec: &Spec, cand: &Candidate, opts: &CompareOptions) -> Result<Comparison> {
+    compare_as(spec, cand, opts, None)
+}
+
+/// [`compare`] against the reference with `bug` injected (`None`: the reference).
+pub fn compare_as(
+    spec: &Spec,
+    cand: &Candidate,
+    opts: &CompareOptions,
+    bug: Option<Bug>,
+) -> Result<Comparison> {
     let total = total_steps(spec);
     if let Some(last) = cand.last_step().filter(|&s| s >= total) {
         return Err(Error::invalid(
@@ -288,10 +334,7 @@ pub fn compare(spec: &Spec, cand: &Candidate, opts: &CompareOptions) -> Result<C
     let (precision, source) = precision_of(cand, opts.precision);
     let conventions = opts.conventions.or(cand.conventions).unwrap_or_default();
     conventions.validate()?;
-    let variant = Variant {
-        bug: None,
-        conventions,
-    };
+    let variant = Variant { bug, conventions };
     let tolerance = opts.slack.unwrap_or(precision.default_slack());
     tolerance.validate("CompareOptions.slack")?;
     let need = cand.steps_needed();
@@ -318,6 +361,7 @@ pub fn compare(spec: &Spec, cand: &Candidate, opts: &CompareOptions) -> Result<C
         reference,
         rounded,
         anchored: BTreeMap::new(),
+        step_rounding: BTreeMap::new(),
     };
     let mut cmp = Comparison {
         first: None,

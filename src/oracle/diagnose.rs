@@ -23,11 +23,11 @@ use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
 use crate::oracle::anchor::{batch_of, state_before, step_from};
 use crate::oracle::candidate::Candidate;
-use crate::oracle::compare::{compare, CompareOptions, Comparison, Diagnosis, Kind};
+use crate::oracle::compare::{compare, compare_as, CompareOptions, Comparison, Diagnosis, Kind};
 use crate::oracle::precision::Precision;
 use crate::oracle::rounding::step_bounds;
 use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
-use crate::oracle::trajectory::StepRecord;
+use crate::oracle::trajectory::{total_steps, StepRecord};
 use crate::rng::RandomState;
 use crate::tolerance::Tolerance;
 
@@ -68,6 +68,9 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
             out.extend(batching(spec, cand, cmp)?);
         }
         Key::Param(Snapshot::Initial, _, _) => out.extend(initialisation(spec, cand, cmp)?),
+        Key::EpochLoss | Key::Param(Snapshot::Final, _, _) if cand.last_step().is_none() => {
+            out.extend(run_explanations(spec, cand, cmp)?);
+        }
         key => {
             if let Some(s) = key.step() {
                 if let Some(before) = state_before(cand, spec, s) {
@@ -100,11 +103,64 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
         }
     }
     if out.is_empty() {
+        let hint = if cand.last_step().is_none() {
+            "; it traces no step: export the first steps in full (their z, a, gradients and parameters after) to have each judged from the port's own parameters"
+        } else {
+            ""
+        };
         out.push(found(
             Kind::Unknown,
             "unknown",
-            "no known mistake reproduces the candidate here; the first divergence is where to look",
+            format!("no known mistake reproduces the candidate here; the first divergence is where to look{hint}"),
         ));
+    }
+    Ok(out)
+}
+
+/// The most work (`updates × batch × parameters`) one re-run of the whole training may
+/// take for the diagnosis of a candidate that traces no step, which re-runs it once for
+/// each known mistake.
+pub const RUN_EXPLANATION_WORK: u128 = 200_000_000;
+
+/// For a candidate that traces no step (only its epoch losses and parameters): the
+/// whole run re-run with each convention at `z = 0`, each catalogue bug, and with the
+/// last partial batch dropped, compared in full; the ones that reproduce the candidate.
+/// Skipped (nothing found) for a run larger than [`RUN_EXPLANATION_WORK`].
+fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    let batch = spec.batch_size.min(spec.x.nrows()) as u128;
+    if total_steps(spec) as u128 * batch * params > RUN_EXPLANATION_WORK {
+        return Ok(Vec::new());
+    }
+    let opts = |conventions| CompareOptions {
+        precision: Some(cmp.precision.0),
+        slack: Some(cmp.tolerance),
+        conventions: Some(conventions),
+    };
+    // A variant that diverges or cannot be compared does not reproduce the candidate.
+    let reproduces = |spec: &Spec, conventions, bug| {
+        compare_as(spec, cand, &opts(conventions), bug).is_ok_and(|c| c.passed())
+    };
+    let layers = spec.sizes.len() - 1;
+    let mut out = Vec::new();
+    for conv in other_conventions(spec, cmp.conventions) {
+        if reproduces(spec, conv, None) {
+            out.push(convention_found(conv, cmp.conventions));
+        }
+    }
+    for bug in Bug::ALL {
+        if reproduces(spec, cmp.conventions, Some(bug)) {
+            out.push(found(Kind::Bug, bug.name(), bug.explanation(layers)));
+        }
+    }
+    if let Some((dropped, rest)) = without_last_batch(spec) {
+        if reproduces(&dropped, cmp.conventions, None) {
+            out.push(drop_last_found(rest, spec.x.nrows()));
+        }
     }
     Ok(out)
 }
@@ -180,54 +236,12 @@ fn step_explanations(
     };
     let try_variant = |variant: Variant| try_spec_variant(spec, variant);
     let mut out = Vec::new();
-    let has = |a: Activation| spec.activations.contains(&a);
-    let mut tried = Vec::new();
-    if has(Activation::Relu) {
-        for v in Conventions::RELU {
-            tried.push(Conventions {
-                relu_grad_at_zero: v,
-                ..conventions
-            });
-        }
-    }
-    if has(Activation::LeakyRelu) {
-        for v in Conventions::LEAKY {
-            tried.push(Conventions {
-                leaky_grad_at_zero: v,
-                ..conventions
-            });
-        }
-    }
-    for conv in tried {
-        if conv != conventions
-            && try_variant(Variant {
-                bug: None,
-                conventions: conv,
-            })
-        {
-            let (name, value, reference, like) =
-                if conv.relu_grad_at_zero != conventions.relu_grad_at_zero {
-                    (
-                        "relu",
-                        conv.relu_grad_at_zero,
-                        conventions.relu_grad_at_zero,
-                        relu_like(conv.relu_grad_at_zero),
-                    )
-                } else {
-                    (
-                        "leaky_relu",
-                        conv.leaky_grad_at_zero,
-                        conventions.leaky_grad_at_zero,
-                        leaky_like(conv.leaky_grad_at_zero),
-                    )
-                };
-            out.push(found(
-                Kind::Convention,
-                format!("{name}'(0) = {value}"),
-                format!(
-                    "at z = 0 exactly the port takes {name}'(0) = {value}{like}, the reference {reference}; both are valid subgradients: compare under the port's convention to check the rest"
-                ),
-            ));
+    for conv in other_conventions(spec, conventions) {
+        if try_variant(Variant {
+            bug: None,
+            conventions: conv,
+        }) {
+            out.push(convention_found(conv, conventions));
         }
     }
     for bug in Bug::ALL {
@@ -255,6 +269,87 @@ fn step_explanations(
         }
     }
     out
+}
+
+/// The conventions at `z = 0` other than `conventions` that the spec's activations
+/// make a difference for: each other value of relu'(0), then of leaky_relu'(0).
+fn other_conventions(spec: &Spec, conventions: Conventions) -> Vec<Conventions> {
+    let has = |a: Activation| spec.activations.contains(&a);
+    let mut tried = Vec::new();
+    if has(Activation::Relu) {
+        for v in Conventions::RELU {
+            tried.push(Conventions {
+                relu_grad_at_zero: v,
+                ..conventions
+            });
+        }
+    }
+    if has(Activation::LeakyRelu) {
+        for v in Conventions::LEAKY {
+            tried.push(Conventions {
+                leaky_grad_at_zero: v,
+                ..conventions
+            });
+        }
+    }
+    tried.retain(|&c| c != conventions);
+    tried
+}
+
+/// The diagnosis of a port that computes with `conv` where the reference has
+/// `conventions`.
+fn convention_found(conv: Conventions, conventions: Conventions) -> Diagnosis {
+    let (name, value, reference, like) = if conv.relu_grad_at_zero != conventions.relu_grad_at_zero
+    {
+        (
+            "relu",
+            conv.relu_grad_at_zero,
+            conventions.relu_grad_at_zero,
+            relu_like(conv.relu_grad_at_zero),
+        )
+    } else {
+        (
+            "leaky_relu",
+            conv.leaky_grad_at_zero,
+            conventions.leaky_grad_at_zero,
+            leaky_like(conv.leaky_grad_at_zero),
+        )
+    };
+    found(
+        Kind::Convention,
+        format!("{name}'(0) = {value}"),
+        format!(
+            "at z = 0 exactly the port takes {name}'(0) = {value}{like}, the reference {reference}; both are valid subgradients: compare under the port's convention to check the rest"
+        ),
+    )
+}
+
+/// The spec that drops the last partial batch of every epoch, and how many samples
+/// that is: training on the first `N − rest` samples (`None` without a partial batch, or
+/// with only one).
+fn without_last_batch(spec: &Spec) -> Option<(Spec, usize)> {
+    let (n, bs) = (spec.x.nrows(), spec.batch_size.max(1));
+    let rest = n % bs;
+    (rest != 0 && n > bs).then(|| {
+        let cut = n - rest;
+        let dropped = Spec {
+            x: spec.x.slice(ndarray::s![..cut, ..]).to_owned(),
+            y: spec.y.slice(ndarray::s![..cut, ..]).to_owned(),
+            ..spec.clone()
+        };
+        (dropped, rest)
+    })
+}
+
+/// The diagnosis of a port that skips the last `rest` of `n` samples every epoch.
+fn drop_last_found(rest: usize, n: usize) -> Diagnosis {
+    found(
+        Kind::Batching,
+        "drop-last-batch",
+        format!(
+            "the last partial batch of every epoch ({rest} of {n} samples) is skipped, as DataLoader(drop_last=True) does; the spec trains on it"
+        ),
+    )
 }
 
 fn relu_like(v: f64) -> &'static str {
@@ -311,16 +406,7 @@ fn batching(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagn
         })
         .collect();
     let mut out = Vec::new();
-    let rest = n % bs;
-    if rest != 0 && n > bs {
-        // Dropping the last partial batch of every epoch is training on the first
-        // n − rest samples.
-        let cut = n - rest;
-        let dropped = Spec {
-            x: spec.x.slice(ndarray::s![..cut, ..]).to_owned(),
-            y: spec.y.slice(ndarray::s![..cut, ..]).to_owned(),
-            ..spec.clone()
-        };
+    if let Some((dropped, rest)) = without_last_batch(spec) {
         let layout_fits = samples.iter().all(|(s, got)| {
             let (_, rows) = batch_of(&dropped, *s);
             *got == rows.collect::<Vec<_>>()
@@ -331,13 +417,7 @@ fn batching(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagn
             conventions: Some(cmp.conventions),
         };
         if layout_fits && !samples.is_empty() && compare(&dropped, cand, &opts)?.passed() {
-            out.push(found(
-                Kind::Batching,
-                "drop-last-batch",
-                format!(
-                    "the last partial batch of every epoch ({rest} of {n} samples) is skipped, as DataLoader(drop_last=True) does; the spec trains on it"
-                ),
-            ));
+            out.push(drop_last_found(rest, n));
             return Ok(out);
         }
     }

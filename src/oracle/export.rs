@@ -7,7 +7,9 @@
 //!
 //! ```text
 //! { "format": "backprop-oracle trajectory", "schema_version": 1,
-//!   "header": {"tool", "version", "command", "spec", "trace_steps", "exactness"},
+//!   "header": {"tool", "version", "command", "spec", "trace_steps", "exactness",
+//!              "precision": "float64",
+//!              "conventions": {"relu_grad_at_zero", "leaky_grad_at_zero"}},
 //!   "initial": {"layers": [{"W": [[…]], "b": […]}, …]},
 //!   "loss": [every epoch's total loss],
 //!   "final": {"layers": […]},
@@ -127,9 +129,18 @@ struct Header<'a>(&'a Doc<'a>);
 
 impl Serialize for Header<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(6))?;
+        let mut m = s.serialize_map(Some(8))?;
         m.serialize_entry("command", self.0.command)?;
+        let c = self.0.t.conventions;
+        m.serialize_entry(
+            "conventions",
+            &BTreeMap::from([
+                ("leaky_grad_at_zero", c.leaky_grad_at_zero),
+                ("relu_grad_at_zero", c.relu_grad_at_zero),
+            ]),
+        )?;
         m.serialize_entry("exactness", EXACTNESS)?;
+        m.serialize_entry("precision", "float64")?;
         m.serialize_entry(field::SPEC, &self.0.t.spec)?;
         m.serialize_entry("tool", "backprop-oracle")?;
         m.serialize_entry("trace_steps", &self.0.t.steps.len())?;
@@ -209,7 +220,7 @@ impl Serialize for Arr<'_> {
 /// [`EXPORT_FILES`]; a folder that appears during the run is never replaced.
 pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
     let dir = OutDir::prepare(&opts.out, opts.force, EXPORT_FILES, "ExportOptions.out")?;
-    let (files, arrays) = write_all(t, opts, dir.path())?;
+    let (files, arrays) = write_files(t, &opts.command, opts.npy, dir.path())?;
     let removed_stale = dir.removed_stale().to_vec();
     let kept = dir.commit()?;
     Ok(ExportSummary {
@@ -220,12 +231,20 @@ pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
     })
 }
 
-fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<(Vec<String>, usize)> {
+/// Writes the trajectory's files into the existing folder `dir`: `trajectory.json`,
+/// `reference.npz` and, with `npy`, `npy/<key>.npy`; returns the files and the number
+/// of arrays.
+pub fn write_files(
+    t: &Trajectory,
+    command: &str,
+    npy: bool,
+    dir: &Path,
+) -> Result<(Vec<String>, usize)> {
     let mut files = vec!["trajectory.json".to_string(), "reference.npz".to_string()];
     let json_path = dir.join("trajectory.json");
     let f = std::fs::File::create(&json_path).map_err(|e| Error::io(&json_path, e))?;
     let mut w = std::io::BufWriter::new(f);
-    write_trajectory_json(t, &opts.command, &mut w)
+    write_trajectory_json(t, command, &mut w)
         .and_then(|()| w.write_all(b"\n"))
         .and_then(|()| w.flush())
         .map_err(|e| Error::io(&json_path, e))?;
@@ -243,7 +262,7 @@ fn write_all(t: &Trajectory, opts: &ExportOptions, dir: &Path) -> Result<(Vec<St
         .map(|(k, a)| (k.to_string(), a.mapv(|v| v as i64)))
         .collect();
     crate::io::npy::write_npz(&dir.join("reference.npz"), &floats, &ints)?;
-    if opts.npy {
+    if npy {
         let npy_dir = dir.join("npy");
         std::fs::create_dir(&npy_dir).map_err(|e| Error::io(&npy_dir, e))?;
         for (key, a) in &floats {

@@ -1,6 +1,9 @@
 //! The oracle for ports: a recorded run ([`trajectory`]), the names of its arrays
 //! ([`schema`]), export to JSON/`.npz`/`.npy` ([`export`]), a port's output read back
-//! ([`candidate`]), and the comparison that names the first divergence ([`compare`]).
+//! ([`candidate`]), and the comparison that names the first divergence ([`compare`]):
+//! in the port's [`precision`], with re-anchored steps ([`anchor`]) and their
+//! [`rounding`] bounds, the [`drift`] of what cannot be re-anchored, the name of the
+//! mistake ([`diagnose`]), and the battery of [`conformance`] cases.
 //!
 //! Every recorded number has a canonical name, its [`Key`](schema::Key) (the `.npz`
 //! key; see [`schema`] for the table). [`Key::all`](schema::Key::all) lists them in
@@ -11,7 +14,9 @@
 pub mod anchor;
 pub mod candidate;
 pub mod compare;
+pub mod conformance;
 pub mod diagnose;
+pub mod drift;
 pub mod export;
 pub mod precision;
 pub mod reference;

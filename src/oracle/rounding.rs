@@ -28,11 +28,12 @@
 //! the order of the quantity itself — far above these bounds, which are a few hundred
 //! `u` relative to the magnitudes summed.
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
 use crate::check::bugs::Variant;
 use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
+use crate::nn::dense::Dense;
 use crate::nn::network::Network;
 use crate::oracle::anchor::batch_of;
 use crate::oracle::trajectory::StepRecord;
@@ -71,6 +72,64 @@ fn slopes(act: Activation, z: f64, dz: f64) -> (f64, f64, f64, f64) {
     }
 }
 
+/// Per-layer bounds of the rounding error of `Z` and `A` in a forward pass of `X` through
+/// `layers` computed in unit roundoff `u` from exact parameters (the table's first three
+/// rows), given the exact `Z` and `A` of each layer.
+pub fn forward_bounds(
+    layers: &[Dense<f64>],
+    x: ArrayView2<f64>,
+    z: &[Array2<f64>],
+    a: &[Array2<f64>],
+    u: f64,
+) -> (Vec<Array2<f64>>, Vec<Array2<f64>>) {
+    let mut dz_fwd: Vec<Array2<f64>> = Vec::with_capacity(layers.len());
+    let mut da_fwd: Vec<Array2<f64>> = Vec::with_capacity(layers.len());
+    for (k, layer) in layers.iter().enumerate() {
+        let (input, input_bound) = if k == 0 {
+            (x.mapv(f64::abs), x.mapv(|v| u * v.abs()))
+        } else {
+            (a[k - 1].mapv(f64::abs), da_fwd[k - 1].clone())
+        };
+        let w_abs = abs(layer.w.view());
+        let mut zb = input.dot(&w_abs.t());
+        zb += &layer.b.mapv(f64::abs);
+        zb *= gamma(layer.inputs() + 1, u);
+        zb += &input_bound.dot(&w_abs.t());
+        let mut ab = Array2::zeros(zb.raw_dim());
+        Zip::from(&mut ab)
+            .and(&zb)
+            .and(&z[k])
+            .and(&a[k])
+            .for_each(|ab, &zb, &z, &a| {
+                let (slope, _, _, c) = slopes(layer.activation, z, zb);
+                *ab = slope * zb + c * u * a.abs();
+            });
+        dz_fwd.push(zb);
+        da_fwd.push(ab);
+    }
+    (dz_fwd, da_fwd)
+}
+
+/// Per-sample bounds of the rounding error of the losses `L_r` (the table's loss row),
+/// from the exact output `Ŷ (B, m)`, its bound `δŶ`, the targets and the exact losses.
+pub fn loss_bounds(
+    y_hat: ArrayView2<f64>,
+    y_hat_bound: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    losses: ArrayView1<f64>,
+    u: f64,
+) -> Array1<f64> {
+    let m = y.ncols();
+    Array1::from_iter((0..y.nrows()).map(|r| {
+        let mut sum = 0.0;
+        for c in 0..m {
+            let e = y_hat_bound[[r, c]] + u * y[[r, c]].abs();
+            sum += 2.0 * (y_hat[[r, c]] - y[[r, c]]).abs() * e;
+        }
+        sum / m as f64 + gamma(m + 2, u) * losses[r].abs()
+    }))
+}
+
 /// Per-element bounds of the rounding error of re-anchored step `rec` (computed by
 /// `variant` from `before`) in a port with unit roundoff `u`, laid out as a [`StepRecord`] whose
 /// arrays hold bounds instead of values (its `samples` are the step's).
@@ -86,46 +145,18 @@ pub fn step_bounds(
     let y = spec.y.slice(s![rows, ..]);
     let nl = before.layers.len();
     let (b, m) = (x.nrows(), y.ncols());
-    // Forward: bounds of Z and A per layer.
-    let mut dz_fwd: Vec<Array2<f64>> = Vec::with_capacity(nl);
-    let mut da_fwd: Vec<Array2<f64>> = Vec::with_capacity(nl);
-    for (k, layer) in before.layers.iter().enumerate() {
-        let (input, input_bound) = if k == 0 {
-            (x.to_owned(), x.mapv(|v| u * v.abs()))
-        } else {
-            (rec.a[k - 1].clone(), da_fwd[k - 1].clone())
-        };
-        let w_abs = abs(layer.w.view());
-        let mut zb = abs(input.view()).dot(&w_abs.t());
-        zb += &layer.b.mapv(f64::abs);
-        zb *= gamma(layer.inputs() + 1, u);
-        zb += &input_bound.dot(&w_abs.t());
-        let mut ab = Array2::zeros(zb.raw_dim());
-        Zip::from(&mut ab)
-            .and(&zb)
-            .and(&rec.z[k])
-            .and(&rec.a[k])
-            .for_each(|ab, &zb, &z, &a| {
-                let (slope, _, _, c) = slopes(layer.activation, z, zb);
-                *ab = slope * zb + c * u * a.abs();
-            });
-        dz_fwd.push(zb);
-        da_fwd.push(ab);
-    }
+    let (dz_fwd, da_fwd) = forward_bounds(&before.layers, x, &rec.z, &rec.a, u);
     let y_hat = &rec.a[nl - 1];
     let yhat_b = &da_fwd[nl - 1];
-    // Loss and dŶ.
-    let mut loss = Array1::zeros(b);
+    let loss = loss_bounds(y_hat.view(), yhat_b.view(), y, rec.loss.view(), u);
     let mut d_output = Array2::zeros((b, m));
-    for r in 0..b {
-        let mut sum = 0.0;
-        for c in 0..m {
-            let e = yhat_b[[r, c]] + u * y[[r, c]].abs();
-            sum += 2.0 * (y_hat[[r, c]] - y[[r, c]]).abs() * e;
-            d_output[[r, c]] = 2.0 * e / (m * b) as f64 + gamma(3, u) * rec.d_output[[r, c]].abs();
-        }
-        loss[r] = sum / m as f64 + gamma(m + 2, u) * rec.loss[r].abs();
-    }
+    Zip::from(&mut d_output)
+        .and(yhat_b)
+        .and(y)
+        .and(&rec.d_output)
+        .for_each(|d, &yb, &y, &g| {
+            *d = 2.0 * (yb + u * y.abs()) / (m * b) as f64 + gamma(3, u) * g.abs();
+        });
     // Backward, top layer first.
     let mut dw = vec![Array2::zeros((0, 0)); nl];
     let mut db = vec![Array1::zeros(0); nl];

@@ -83,6 +83,16 @@ pub enum Snapshot {
     Final,
 }
 
+impl Snapshot {
+    /// The parameters update `s` starts from.
+    pub fn before(s: usize) -> Snapshot {
+        match s {
+            0 => Snapshot::Initial,
+            _ => Snapshot::After(s - 1),
+        }
+    }
+}
+
 /// A layer's parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Param {

@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView1};
 
-use crate::check::bugs::{Buggy, Variant};
+use crate::check::bugs::{Buggy, Conventions, Variant};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::io::MAX_BYTES;
@@ -112,6 +112,8 @@ pub struct Trajectory {
     pub loss: Vec<f64>,
     /// Final parameters.
     pub final_: Network<f64>,
+    /// The derivative conventions at `z = 0` it was computed with.
+    pub conventions: Conventions,
 }
 
 /// Records the first `limit` steps.
@@ -199,12 +201,15 @@ pub fn record_variant(spec: &Spec, trace_steps: usize, variant: Variant) -> Resu
             steps: tracer.steps,
             loss: run.loss,
             final_: run.final_,
+            conventions: variant.conventions,
         });
     }
-    record_with(spec, trace_steps, &mut Buggy::new(variant))
+    let mut t = record_with(spec, trace_steps, &mut Buggy::new(variant))?;
+    t.conventions = variant.conventions;
+    Ok(t)
 }
 
-/// [`record`] with any stepper.
+/// [`record`] with any stepper (the trajectory's `conventions` are the reference's).
 pub fn record_with<S: Stepper + ?Sized>(
     spec: &Spec,
     trace_steps: usize,
@@ -221,6 +226,7 @@ pub fn record_with<S: Stepper + ?Sized>(
         steps: tracer.steps,
         loss: run.loss,
         final_: run.final_,
+        conventions: Conventions::default(),
     })
 }
 
@@ -238,6 +244,15 @@ impl Trajectory {
             Key::Param(Snapshot::Initial, p, k) => param(&self.initial, p, k),
             Key::Param(Snapshot::Final, p, k) => param(&self.final_, p, k),
             Key::Param(Snapshot::After(s), _, _) | Key::Step(s, _) => self.step(s)?.get(key),
+        }
+    }
+
+    /// The parameters at `snapshot`, if recorded.
+    pub fn network(&self, snapshot: Snapshot) -> Option<&Network<f64>> {
+        match snapshot {
+            Snapshot::Initial => Some(&self.initial),
+            Snapshot::Final => Some(&self.final_),
+            Snapshot::After(s) => self.step(s).map(|r| &r.after),
         }
     }
 

@@ -1,0 +1,186 @@
+//! `backprop-oracle conformance --port 'CMD … {spec} … {out}'`: the whole battery of
+//! cases against a port, as a scorecard.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::check::bugs::Conventions;
+use crate::cli::compare::ConventionArgs;
+use crate::cli::write_stdout;
+use crate::error::{Error, Result};
+use crate::oracle::compare::CompareOptions;
+use crate::oracle::conformance::{
+    export_cases, run_case, scorecard_json, scorecard_junit, scorecard_text, select, work_dir, Port,
+};
+use crate::oracle::precision::Precision;
+
+/// Scorecard format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreFormat {
+    /// A line per case.
+    Text,
+    /// One JSON object.
+    Json,
+    /// JUnit XML, one test case per case.
+    Junit,
+}
+
+/// The file a port writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// A trajectory.json.
+    Json,
+    /// A reference.npz-style archive.
+    Npz,
+}
+
+/// Arguments of `conformance`.
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// The port's command; `{spec}` is replaced by the case's spec file and `{out}` by
+    /// the path its output must be written to (run with `sh -c`).
+    #[arg(long, value_name = "'CMD … {spec} … {out}'")]
+    pub port: Option<String>,
+    /// Run only this case (repeatable; see --list).
+    #[arg(long = "case", value_name = "NAME")]
+    pub cases: Vec<String>,
+    /// List the cases and their purposes, and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// The port's precision (default: detected from each output).
+    #[arg(long, value_name = "f32|f64")]
+    pub precision: Option<String>,
+    /// The derivative conventions at z = 0 the port uses (default: the reference's, or
+    /// those its outputs declare).
+    #[command(flatten)]
+    pub conventions: ConventionArgs,
+    /// Seconds one case may run.
+    #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// What the port writes to `{out}`.
+    #[arg(long, value_enum, default_value = "json")]
+    pub output: Output,
+    /// Write every case's spec and expected trajectory into this new folder instead of
+    /// running a port (for ports that cannot be driven by a command).
+    #[arg(long, value_name = "DIR")]
+    pub export_cases: Option<PathBuf>,
+    /// Traced steps in the exported cases.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub trace_steps: usize,
+    /// Scorecard format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ScoreFormat,
+}
+
+/// Runs `conformance`: exit 0 every case passes, 1 some fail, 2 bad usage or a port
+/// that cannot run at all.
+pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
+    let cases = select(&args.cases).map_err(|e| e.rename_field(|_| Some("--case".into())))?;
+    if args.list {
+        let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let text: String = cases
+            .iter()
+            .map(|c| format!("{:<width$}  {}\n", c.name, c.purpose))
+            .collect();
+        write_stdout(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(out) = &args.export_cases {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        export_cases(&cases, out, args.trace_steps, &command)?;
+        write_stdout(&format!(
+            "wrote {} cases into {} (each: spec.json, purpose.txt, trajectory.json, reference.npz)\n",
+            cases.len(),
+            out.display()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(command) = &args.port else {
+        return Err(Error::invalid(
+            "--port",
+            "is required (or --list, or --export-cases DIR)",
+        ));
+    };
+    if !command.contains("{spec}") || !command.contains("{out}") {
+        return Err(Error::invalid(
+            "--port",
+            format!("must contain {{spec}} and {{out}}, got {command:?}"),
+        ));
+    }
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        return Err(Error::invalid(
+            "--timeout",
+            format!("must be a positive number of seconds, got {}", args.timeout),
+        ));
+    }
+    let precision = args
+        .precision
+        .as_deref()
+        .map(|p| {
+            Precision::parse(p).ok_or_else(|| {
+                Error::invalid("--precision", format!("must be f32 or f64, got {p:?}"))
+            })
+        })
+        .transpose()?;
+    let opts = CompareOptions {
+        precision,
+        slack: None,
+        conventions: args.conventions.conventions(Conventions::default())?,
+    };
+    let port = Port {
+        command: command.clone(),
+        timeout: Duration::from_secs_f64(args.timeout),
+        output: match args.output {
+            Output::Json => "json",
+            Output::Npz => "npz",
+        },
+    };
+    let work = work_dir()?;
+    let show = std::io::stderr().is_terminal() && args.format == ScoreFormat::Text;
+    let mut results = Vec::with_capacity(cases.len());
+    for (i, case) in cases.iter().enumerate() {
+        if show {
+            eprint!("\r\x1b[Kcase {}/{}: {} …", i + 1, cases.len(), case.name);
+        }
+        let r = run_case(case, &port, &work.join(case.name), &opts);
+        match r {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&work);
+                return Err(e);
+            }
+        }
+    }
+    if show {
+        eprint!("\r\x1b[K");
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if let Some(first) = results
+        .first()
+        .filter(|_| results.iter().all(|r| !r.started))
+    {
+        return Err(Error::invalid(
+            "--port",
+            format!(
+                "the port's command could not be started (case {}: {})",
+                first.name,
+                first.problem.as_deref().unwrap_or("no output")
+            ),
+        ));
+    }
+    let text = match args.format {
+        ScoreFormat::Text => scorecard_text(command, &results),
+        ScoreFormat::Json => format!("{}\n", scorecard_json(&results)),
+        ScoreFormat::Junit => scorecard_junit(&results),
+    };
+    write_stdout(&text)?;
+    Ok(if results.iter().all(|r| r.passed) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
