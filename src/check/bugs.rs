@@ -127,6 +127,9 @@ impl Bug {
             Bug::BiasMeanNotSum => "db averages dZ over the batch instead of summing it (the batch mean is already in dZ)".into(),
             Bug::BatchSumNotMean => "the batch gradient is summed, not averaged: the 1/B is missing".into(),
             Bug::UpdatePlus => "the update adds the gradient, W += lr·dW".into(),
+            Bug::StaleWeights if l <= 1 => {
+                "the input gradient dX is computed through the updated W1".into()
+            }
             Bug::StaleWeights if l == 2 => "layer 1 back-propagates through the updated W2".into(),
             Bug::StaleWeights => format!(
                 "each layer is updated before the one below back-propagates through it (layers 1–{} use the updated W2–W{l})",
@@ -541,6 +544,23 @@ impl Stepper for Buggy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stale-weights explanation names the layers of the network at hand: the
+    /// input gradient of a one-layer net, layer 1 of a two-layer net, a range beyond.
+    #[test]
+    fn stale_weights_explanation_names_the_layers_of_the_network() {
+        let e = |l| Bug::StaleWeights.explanation(l);
+        assert_eq!(
+            e(1),
+            "the input gradient dX is computed through the updated W1"
+        );
+        assert_eq!(e(2), "layer 1 back-propagates through the updated W2");
+        assert!(
+            e(5).ends_with("(layers 1–4 use the updated W2–W5)"),
+            "{}",
+            e(5)
+        );
+    }
     use crate::nn::activation::Activation::Identity;
     use ndarray::array;
 

@@ -93,8 +93,9 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         export_cases(&cases, out, args.trace_steps, &command)?;
         write_stdout(&format!(
-            "wrote {} cases into {} (each: spec.json, purpose.txt, trajectory.json, reference.npz)\n",
+            "wrote {} case{} into {} (each: spec.json, purpose.txt, trajectory.json, reference.npz)\n",
             cases.len(),
+            if cases.len() == 1 { "" } else { "s" },
             out.display()
         ))?;
         return Ok(ExitCode::SUCCESS);

@@ -90,14 +90,21 @@ pub fn cases() -> Vec<Case> {
         purpose,
         spec,
     };
+    // Step 0 runs the zero row with zero biases: every hidden z is exactly 0, and the
+    // target 0.5 (not the 0 that `targets` gives a zero row) makes dL/da nonzero there,
+    // so db of the hidden layer is dL/da · act'(0): the convention decides it.
     let zero_row = array![[0.0, 0.0], [1.0, 2.0], [2.0, 1.0], [-1.0, 0.5]];
+    let at_zero = |s: &mut Spec| {
+        s.epochs = 20;
+        s.y.mapv_inplace(|v| v + 0.5);
+    };
     vec![
         c("article", "the article's 2-3-1 relu net, per-sample SGD over 1000 epochs (float64 ports: bit for bit or a few ulps)", Spec::article()),
         c("article_seed1", "the article initialised with seed 1 (np.random.seed, then randn per layer in order)", Spec { seed: 1, ..Spec::article() }),
         c("identity", "a linear 3-1 net: no activation, the plain least-squares gradient", net(&[3, 1], &[Identity], grid(6, 3, 1.0), 1, |_| {})),
-        c("relu_at_zero", "relu at exactly z = 0 (a zero input row, zero biases): the derivative's convention there", net(&[2, 3, 1], &[Relu, Identity], zero_row.clone(), 1, |s| s.epochs = 20)),
+        c("relu_at_zero", "relu at exactly z = 0 (a zero input row, zero biases, a target of 0.5 there): the derivative's convention there", net(&[2, 3, 1], &[Relu, Identity], zero_row.clone(), 1, at_zero)),
         c("leaky_relu", "leaky_relu hidden layer (slope 0.01 below zero)", net(&[3, 5, 1], &[LeakyRelu, Identity], grid(8, 3, 1.0), 1, |_| {})),
-        c("leaky_relu_at_zero", "leaky_relu at exactly z = 0 (a zero input row): its derivative's convention there", net(&[2, 3, 1], &[LeakyRelu, Identity], zero_row, 1, |s| s.epochs = 20)),
+        c("leaky_relu_at_zero", "leaky_relu at exactly z = 0 (a zero input row, zero biases, a target of 0.5 there): its derivative's convention there", net(&[2, 3, 1], &[LeakyRelu, Identity], zero_row, 1, at_zero)),
         c("sigmoid", "sigmoid hidden layer", net(&[3, 4, 1], &[Sigmoid, Identity], grid(8, 3, 1.0), 1, |_| {})),
         c("tanh", "tanh hidden layer", net(&[3, 4, 1], &[Tanh, Identity], grid(8, 3, 1.0), 1, |_| {})),
         c("sigmoid_saturated", "sigmoid with |z| > 30: saturated units, where σ(1 − σ) computed from σ loses every digit", net(&[2, 3, 1], &[Sigmoid, Identity], grid(6, 2, 40.0), 1, |s| s.epochs = 20)),

@@ -43,8 +43,13 @@ impl Comparison {
             self.max_rel_err
         );
         if self.anchored_steps > 0 {
+            let cause = if self.first.is_none() {
+                ", accumulated rounding"
+            } else {
+                ""
+            };
             s.push_str(&format!(
-                "{} traced step(s) recomputed from the candidate's own parameters; its trajectory is {:.1e} (relative) from the reference's, accumulated rounding\n",
+                "{} traced step(s) recomputed from the candidate's own parameters; its trajectory is {:.1e} (relative) from the reference's{cause}\n",
                 self.anchored_steps, self.drift
             ));
         }

@@ -1,0 +1,180 @@
+//! The committed outputs of the PyTorch and JAX example ports (`examples/torch_port.py`,
+//! `examples/jax_port.py`; how each was made: `tests/fixtures/port/README.md`) through
+//! `compare`: correct float64 ports pass at float64 tolerances, correct float32 ports pass
+//! as float32 (declared in the header, stored as `<f4` in the `.npz`, or detected from the
+//! values), a float32 port compared as float64 is diagnosed as precision, and ports with
+//! a real mistake fail at their first wrong step with the mistake named.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{fixture_path as fixture, run, stdout, success, Scratch};
+use serde_json::Value;
+
+fn compare(candidate: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["compare", candidate.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// The `max rel err` of compare's first line.
+fn max_rel_err(out: &str) -> f64 {
+    let at = out.find("max rel err ").expect("max rel err in the report") + 12;
+    out[at..]
+        .split_whitespace()
+        .next()
+        .and_then(|v| v.parse().ok())
+        .expect("a number after max rel err")
+}
+
+/// Exit 1 with a first divergence; returns stdout.
+fn diverges(o: &Output) -> String {
+    let out = stdout(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stdout: {out}");
+    assert!(out.contains("first divergence: "), "{out}");
+    out
+}
+
+#[test]
+fn float64_torch_and_jax_ports_pass_within_a_few_ulps() {
+    for f in [
+        "torch_f64_trajectory.json",
+        "jax_f64_trajectory.json",
+        "torch_f64_minibatch_trajectory.json",
+    ] {
+        let out = success(&compare(&fixture(&format!("port/{f}")), &[]));
+        assert!(out.contains("as float64 (from the header)"), "{f}: {out}");
+        assert!(out.contains("all within tolerance"), "{f}: {out}");
+        // Another summation order than the reference's: not bit for bit, but a few ulps.
+        assert!(max_rel_err(&out) < 1e-12, "{f}: {out}");
+    }
+}
+
+#[test]
+fn float32_ports_pass_as_float32_from_the_header() {
+    for f in ["torch_f32_trajectory.json", "jax_f32_trajectory.json"] {
+        let out = success(&compare(&fixture(&format!("port/{f}")), &[]));
+        assert!(out.contains("as float32 (from the header)"), "{f}: {out}");
+        assert!(out.contains("all within tolerance"), "{f}: {out}");
+        // Every step was judged from the port's own parameters.
+        assert!(out.contains("8 traced step(s) recomputed"), "{f}: {out}");
+        // Float32 rounding is visible: these are not float64 results.
+        assert!(max_rel_err(&out) > 1e-7, "{f}: {out}");
+    }
+}
+
+#[test]
+fn float32_npz_passes_as_float32_from_its_dtype() {
+    let out = success(&compare(
+        &fixture("port/torch_f32_reference.npz"),
+        &["--model", "article"],
+    ));
+    assert!(out.contains("as float32 (from the .npz dtype)"), "{out}");
+    assert!(out.contains("all within tolerance"), "{out}");
+}
+
+#[test]
+fn float32_values_without_a_declared_precision_are_detected() {
+    let s = Scratch::new("f32_detected");
+    let text = std::fs::read_to_string(fixture("port/torch_f32_trajectory.json")).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    doc["header"]
+        .as_object_mut()
+        .unwrap()
+        .remove("precision")
+        .expect("the fixture declares its precision");
+    let path = s.file("undeclared.json", doc.to_string());
+    let out = success(&compare(&path, &[]));
+    assert!(out.contains("as float32 (from the values"), "{out}");
+    assert!(out.contains("all within tolerance"), "{out}");
+}
+
+#[test]
+fn a_float32_port_compared_as_float64_is_diagnosed_as_precision() {
+    let o = compare(
+        &fixture("port/torch_f32_trajectory.json"),
+        &["--precision", "f64"],
+    );
+    let out = diverges(&o);
+    assert!(
+        out.contains("first divergence: initial layers[0].W[0][0]"),
+        "{out}"
+    );
+    assert!(out.contains("diagnosis: precision float32"), "{out}");
+}
+
+#[test]
+fn a_float32_port_with_one_wrong_gradient_entry_fails_there_from_its_own_parameters() {
+    let s = Scratch::new("f32_perturbed");
+    let text = std::fs::read_to_string(fixture("port/jax_f32_trajectory.json")).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    // A relative error of 1e-3 in one entry: far below what a float32 user sees in the
+    // losses, far above one step's float32 rounding bound.
+    let entry = &mut doc["steps"][5]["backward"][1]["dW"][0][2];
+    let v = entry.as_f64().unwrap();
+    *entry = Value::from(v * (1.0 + 1e-3));
+    let path = s.file("perturbed.json", doc.to_string());
+    let out = diverges(&compare(&path, &[]));
+    assert!(
+        out.contains("first divergence: step 5, layers[1].dW[0][2]: expected")
+            && out.contains("computed from the candidate's own parameters before step 5"),
+        "{out}"
+    );
+    assert!(out.contains("diagnosis: unknown"), "{out}");
+}
+
+#[test]
+fn a_float32_port_with_stale_weights_is_caught_and_named() {
+    let out = diverges(&compare(
+        &fixture("port/torch_f32_stale_weights_trajectory.json"),
+        &[],
+    ));
+    assert!(out.contains("as float32 (from the header)"), "{out}");
+    assert!(
+        out.contains("first divergence: step 0, layers[1].dx[0][0]"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "diagnosis: bug stale-weights: layer 1 back-propagates through the updated W2"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn jnp_maximum_relu_is_named_as_a_convention_and_passes_under_it() {
+    let path = fixture("port/jax_f32_relu_maximum_trajectory.json");
+    let out = diverges(&compare(&path, &[]));
+    assert!(
+        out.contains("first divergence: step 0, layers[0].db[0]"),
+        "{out}"
+    );
+    assert!(
+        out.contains("diagnosis: convention relu'(0) = 0.5"),
+        "{out}"
+    );
+    let out = success(&compare(&path, &["--relu-grad-at-zero", "0.5"]));
+    assert!(out.contains("conventions: relu'(0) = 0.5"), "{out}");
+    assert!(out.contains("all within tolerance"), "{out}");
+}
+
+#[test]
+fn json_report_of_a_named_bug_carries_the_diagnosis_object() {
+    let o = compare(
+        &fixture("port/torch_f32_stale_weights_trajectory.json"),
+        &["--format", "json"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON report");
+    let d = &v["diagnosis"];
+    let first = if d.is_array() { &d[0] } else { d };
+    assert_eq!(first["kind"], "bug", "{v}");
+    assert_eq!(first["name"], "stale-weights", "{v}");
+    assert!(first["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("updated W2"));
+}
