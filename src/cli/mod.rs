@@ -128,6 +128,7 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
         "NetworkCheckOptions.at_epochs" => "--at-epochs",
         "NetworkCheckOptions.mode" => "--mode",
         "ExportOptions.out" => "--out",
+        "export_cases.out" => "--export-cases",
         "trace_steps" => "--trace-steps",
         "max_steps" => "--max-steps",
         "model" => "--model",

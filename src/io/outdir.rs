@@ -166,10 +166,15 @@ impl OutDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(Error::io(&target, e)),
             Ok(_) if !force => {
-                return Err(Error::invalid(
-                    field,
-                    format!("{} exists; pass --force to replace it", out.display()),
-                ))
+                let problem = if allowed.files.is_empty() && allowed.subdir.is_none() {
+                    format!(
+                        "{} exists; name a folder that does not exist yet (it is never replaced)",
+                        out.display()
+                    )
+                } else {
+                    format!("{} exists; pass --force to replace it", out.display())
+                };
+                return Err(Error::invalid(field, problem));
             }
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(Error::invalid(

@@ -159,8 +159,12 @@ pub struct Comparison {
     pub divergent: usize,
     /// Largest absolute error over everything compared.
     pub max_abs_err: f64,
-    /// Largest relative error over everything compared.
+    /// Largest relative error over everything compared (large on values near zero,
+    /// which is why the verdict uses per-value bounds).
     pub max_rel_err: f64,
+    /// Largest `|got − expected| / allowed` over everything compared: how much of its
+    /// bound the worst value used (below 1 when everything passed).
+    pub worst_fraction: f64,
     /// The slack used on top of the derived bounds.
     pub tolerance: Tolerance,
     /// The precision the candidate was compared in, and where it came from.
@@ -370,6 +374,7 @@ pub fn compare_as(
         divergent: 0,
         max_abs_err: 0.0,
         max_rel_err: 0.0,
+        worst_fraction: 0.0,
         tolerance,
         precision: (precision, source),
         conventions,
@@ -453,6 +458,9 @@ pub fn compare_as(
             } else {
                 g.is_finite() && e.is_finite() && abs <= allowed
             };
+            if abs > 0.0 {
+                cmp.worst_fraction = cmp.worst_fraction.max(abs / allowed);
+            }
             if !ok {
                 cmp.divergent += 1;
                 if cmp.first.is_none() {

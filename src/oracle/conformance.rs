@@ -107,8 +107,8 @@ pub fn cases() -> Vec<Case> {
         c("leaky_relu_at_zero", "leaky_relu at exactly z = 0 (a zero input row, zero biases, a target of 0.5 there): its derivative's convention there", net(&[2, 3, 1], &[LeakyRelu, Identity], zero_row, 1, at_zero)),
         c("sigmoid", "sigmoid hidden layer", net(&[3, 4, 1], &[Sigmoid, Identity], grid(8, 3, 1.0), 1, |_| {})),
         c("tanh", "tanh hidden layer", net(&[3, 4, 1], &[Tanh, Identity], grid(8, 3, 1.0), 1, |_| {})),
-        c("sigmoid_saturated", "sigmoid with |z| > 30: saturated units, where σ(1 − σ) computed from σ loses every digit", net(&[2, 3, 1], &[Sigmoid, Identity], grid(6, 2, 40.0), 1, |s| s.epochs = 20)),
-        c("tanh_saturated", "tanh with |z| > 30: saturated units, where 1 − tanh² loses every digit", net(&[2, 3, 1], &[Tanh, Identity], grid(6, 2, 40.0), 1, |s| s.epochs = 20)),
+        c("sigmoid_saturated", "sigmoid with |z| > 30: saturated units (exp must not overflow; σ' taken as σ(1 − σ) loses its digits there, within its rounding bound)", net(&[2, 3, 1], &[Sigmoid, Identity], grid(6, 2, 40.0), 1, |s| s.epochs = 20)),
+        c("tanh_saturated", "tanh with |z| > 30: saturated units (exp must not overflow; tanh' taken as 1 − tanh² loses its digits there, within its rounding bound)", net(&[2, 3, 1], &[Tanh, Identity], grid(6, 2, 40.0), 1, |s| s.epochs = 20)),
         c("sigmoid_output", "a sigmoid output layer under MSE", net(&[3, 4, 2], &[Tanh, Sigmoid], grid(8, 3, 1.0), 2, |_| {})),
         c("multi_output", "three outputs: the MSE's mean over outputs (the 1/m)", net(&[3, 4, 3], &[Tanh, Identity], grid(8, 3, 1.0), 3, |_| {})),
         c("minibatch_partial", "batches of 3 over 7 samples: the last batch of each epoch has 1 sample", net(&[2, 4, 1], &[Relu, Identity], grid(7, 2, 1.0), 1, |s| s.batch_size = 3)),
@@ -339,6 +339,9 @@ pub fn scorecard_json(results: &[CaseResult]) -> Value {
                 "diagnosis": cmp.as_ref().map_or(Value::Null, |c| c["diagnosis"].clone()),
                 "precision": cmp.as_ref().map_or(Value::Null, |c| c["precision"].clone()),
                 "max_rel_err": cmp.as_ref().map_or(Value::Null, |c| c["max_rel_err"].clone()),
+                "worst_fraction_of_bound": cmp
+                    .as_ref()
+                    .map_or(Value::Null, |c| c["worst_fraction_of_bound"].clone()),
                 "problem": r.problem,
                 "seconds": r.seconds,
             })
@@ -355,9 +358,9 @@ pub fn scorecard_text(command: &str, results: &[CaseResult]) -> String {
         let verdict = if r.passed { "PASS" } else { "FAIL" };
         let detail = match &r.comparison {
             Some(c) if r.passed => format!(
-                "{}, max rel err {:.1e}",
+                "{}, worst value at {} of its bound",
                 c.precision.0.name(),
-                c.max_rel_err
+                c.worst_percent()
             ),
             Some(c) => c.precision.0.name().to_string(),
             None => String::new(),
@@ -454,7 +457,7 @@ pub fn export_cases(cases: &[Case], out: &Path, trace_steps: usize, command: &st
         files: &[],
         subdir: None,
     };
-    let dir = OutDir::prepare(out, false, allowed, "out")?;
+    let dir = OutDir::prepare(out, false, allowed, "export_cases.out")?;
     for case in cases {
         let d = dir.path().join(case.name);
         std::fs::create_dir(&d).map_err(|e| Error::io(&d, e))?;

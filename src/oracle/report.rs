@@ -60,7 +60,10 @@ impl Comparison {
             ));
         }
         match &self.first {
-            None => s.push_str("all within tolerance\n"),
+            None => s.push_str(&format!(
+                "all within tolerance (the worst value at {} of its bound)\n",
+                self.worst_percent()
+            )),
             Some(d) => {
                 let anchored = match d.key.step() {
                     Some(step) if d.anchored => {
@@ -87,14 +90,24 @@ impl Comparison {
             }
         }
         for d in &self.diagnosis {
+            // `unknown unknown` reads as a stutter: a name equal to its kind is said once.
+            let name = if d.name == d.kind.name() {
+                String::new()
+            } else {
+                format!(" {}", d.name)
+            };
             s.push_str(&format!(
-                "diagnosis: {} {}: {}\n",
+                "diagnosis: {}{name}: {}\n",
                 d.kind.name(),
-                d.name,
                 d.explanation
             ));
         }
         s
+    }
+
+    /// [`Comparison::worst_fraction`] as a percentage ([`percent`]).
+    pub fn worst_percent(&self) -> String {
+        percent(self.worst_fraction)
     }
 
     /// The same as JSON.
@@ -107,6 +120,7 @@ impl Comparison {
             "divergent": self.divergent,
             "max_abs_err": finite_or_null(self.max_abs_err),
             "max_rel_err": finite_or_null(self.max_rel_err),
+            "worst_fraction_of_bound": finite_or_null(self.worst_fraction),
             "rtol": self.tolerance.rtol,
             "atol": self.tolerance.atol,
             "precision": precision.name(),
@@ -132,5 +146,31 @@ impl Comparison {
             "diagnosis": self.diagnosis.first().map(diagnosis_json),
             "other_explanations": self.diagnosis.iter().skip(1).map(diagnosis_json).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// A fraction as a percentage with two significant digits below 10% (`55%`, `5.5%`,
+/// `0.011%`; `0%` for exactly zero).
+pub fn percent(fraction: f64) -> String {
+    let pct = 100.0 * fraction;
+    if pct == 0.0 || !pct.is_finite() || pct >= 10.0 {
+        return format!("{pct:.0}%");
+    }
+    let decimals = (1.0 - pct.log10().floor()).clamp(0.0, 8.0) as usize;
+    format!("{pct:.decimals$}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent;
+
+    #[test]
+    fn percentages_keep_two_significant_digits_below_ten() {
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(0.55), "55%");
+        assert_eq!(percent(0.055), "5.5%");
+        assert_eq!(percent(0.000_091), "0.0091%");
+        assert_eq!(percent(1.25), "125%");
+        assert_eq!(percent(f64::INFINITY), "inf%");
     }
 }
