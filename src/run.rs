@@ -40,6 +40,16 @@ impl Engine {
             threads: rayon::current_num_threads(),
         }
     }
+
+    /// The fast engine with the exact kernels on rayon's thread count: the reference's
+    /// bits ([`Kernels::Reference`]), with steps that observers ask to record made by
+    /// the reference stepper.
+    pub fn exact() -> Engine {
+        Engine::Fast {
+            kernels: Kernels::Reference,
+            threads: rayon::current_num_threads(),
+        }
+    }
 }
 
 /// The result of [`train`]: initial and final parameters and every epoch's loss.

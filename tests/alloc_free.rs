@@ -99,5 +99,11 @@ fn fast_training_steps_do_not_allocate() {
             0,
             "GEMM path, {threads} thread(s)"
         );
+        // The exact kernels on the same large layers (vectorised, split over threads).
+        assert_eq!(
+            allocations_per_epoch(&big, Kernels::Reference, threads),
+            0,
+            "exact kernels, {threads} thread(s)"
+        );
     }
 }

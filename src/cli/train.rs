@@ -32,21 +32,22 @@ pub struct TrainArgs {
     /// Put the plot's loss axis on a log scale.
     #[arg(long, requires = "plot")]
     pub log_scale: bool,
-    /// Use the reference kernels for every layer (bit-identical to `export`'s
-    /// trajectories; slower for large layers, which otherwise use a tuned GEMM).
-    // This selects the reference stepper: the math of `src/nn/` as written.
+    /// Use the reference's exact arithmetic for every layer (bit-identical to
+    /// `export`'s trajectories and to `src/nn/`; slower for large layers, which
+    /// otherwise use a tuned GEMM).
+    // The fast engine with its exact kernels (`Engine::exact`).
     #[arg(long)]
     pub reference: bool,
 }
 
-/// Runs `train` on the fast engine (`--reference`: the reference stepper).
+/// Runs `train` on the fast engine (`--reference`: with its exact kernels).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
     if let Some(plot) = &args.plot {
         crate::cli::plot::check_target(plot)?;
     }
     let engine = if args.reference {
-        Engine::Reference
+        Engine::exact()
     } else {
         Engine::fast()
     };

@@ -4,7 +4,6 @@
 
 use ndarray::Zip;
 
-use super::small::descend;
 use crate::nn::activation::Activation;
 
 /// [`descend`] on arrays of the same shape (`g` in standard layout); parameters that
@@ -127,4 +126,16 @@ pub(super) fn activation_grad(
             }
         }
     });
+}
+
+/// `p ← p − lr·g` elementwise (the product rounded, then subtracted, as the reference
+/// update); whether every new value is finite. Branch-free, so it vectorises.
+#[inline(always)]
+pub(super) fn descend(p: &mut [f64], g: &[f64], lr: f64) -> bool {
+    let mut bad = false;
+    for (p, &g) in p.iter_mut().zip(g) {
+        *p -= lr * g;
+        bad |= !p.is_finite();
+    }
+    !bad
 }

@@ -13,7 +13,12 @@
 //! * **small layers** (`B·out·in ≤` [`SMALL_LAYER`]) use the reference kernels on flat
 //!   slices (per-layer sizes ≤ 4 at `B = 1` also get constant-size copies): the
 //!   reference's bits;
-//! * **large layers** use faer's matrix multiply (packed, AVX-512/AVX2 kernels picked at
+//! * **large layers with the exact kernels** ([`Kernels::Reference`], which `export`,
+//!   `compare`, the checker's training and `train --reference` use): [`exact`] runs the
+//!   reference kernels' chains of fused multiply-adds side by side in vector registers,
+//!   blocked and split over both cores — the same operations in the same order per
+//!   element, so the reference's bits, at about half the GEMM path's speed;
+//! * **large layers** otherwise use faer's matrix multiply (packed, AVX-512/AVX2 kernels picked at
 //!   run time) for `X·Wᵀ` and `dZ·W`, and accumulate the weight update straight into `W`
 //!   (`W ← W + (−lr)·dZᵀ·X`, so `dW` is never written out). Summation order and the
 //!   update's rounding differ from the reference's, so results agree with it within
@@ -33,13 +38,14 @@
 //! The engine restates the reference kernels of [`crate::nn`] on flat slices, for speed
 //! only; `tests/fast_path.rs` pins it bit for bit to the reference stepper. Files:
 //! [`tiny`] (the per-sample step of tiny two-layer nets), [`small`] (the reference
-//! kernels on slices), [`gemm`] (faer's products, and the step for large layers),
+//! kernels on slices), [`exact`] (the same, vectorised, for large layers), [`gemm`]
+//! (faer's products, and the step for large layers),
 //! [`elementwise`] (the branch-free bias/activation/gradient passes).
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
 use crate::nn::network::Network;
-use crate::nn::sgd::{Outcome, Stepper};
+use crate::nn::sgd::{Outcome, Reference, Stepper};
 
 /// Evaluates `$body` with `($b, $out, $n)` bound to compile-time constants when the step
 /// is per-sample (`b = 1`) and the layer is tiny (`out, n ≤ 4`), else to the run-time
@@ -96,6 +102,7 @@ macro_rules! with_activation {
 }
 
 pub mod elementwise;
+pub mod exact;
 pub mod gemm;
 pub mod small;
 pub mod tiny;
@@ -109,7 +116,9 @@ pub enum Kernels {
     /// Reference kernels for small layers, GEMM for large ones.
     #[default]
     Auto,
-    /// The reference kernels everywhere (bit-identical to [`Network::train_step`]).
+    /// The reference's arithmetic everywhere (bit-identical to [`Network::train_step`]):
+    /// the scalar kernels for small layers, the vectorised exact kernels ([`exact`]) for
+    /// large ones.
     Reference,
     /// GEMM (faer) everywhere (for testing the GEMM path on small networks).
     Gemm,
@@ -122,6 +131,8 @@ struct LayerBuf {
     dx: Array2<f64>,
     dw: Array2<f64>,
     db: Array1<f64>,
+    /// The layer's input transposed, `(in, B)`, for the exact kernels' forward pass.
+    xt: Vec<f64>,
 }
 
 /// Preallocated buffers and settings for allocation-free training steps.
@@ -132,6 +143,8 @@ pub struct FastStepper {
     losses: Array1<f64>,
     kernels: Kernels,
     threads: usize,
+    /// Makes the steps that must be recorded (exact kernels only).
+    recorder: Reference,
     /// Whether the CPU has FMA (detected once, in [`FastStepper::new`]).
     fma: bool,
 }
@@ -161,6 +174,7 @@ impl FastStepper {
                 dx: Array2::zeros((b, l.inputs())),
                 dw: Array2::zeros(l.w.raw_dim()),
                 db: Array1::zeros(l.b.raw_dim()),
+                xt: vec![0.0; l.inputs() * b],
             })
             .collect();
         let m = net.layers.last().map_or(0, |l| l.outputs());
@@ -171,6 +185,7 @@ impl FastStepper {
             losses: Array1::zeros(b),
             kernels,
             threads: threads.max(1),
+            recorder: Reference::default(),
             #[cfg(target_arch = "x86_64")]
             fma: std::arch::is_x86_feature_detected!("fma"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -213,8 +228,9 @@ impl FastStepper {
 }
 
 impl Stepper for FastStepper {
-    /// [`FastStepper::step`]; it never records the forward pass or the gradients
-    /// (`record` is ignored: trace with the reference stepper).
+    /// [`FastStepper::step`]. With the exact kernels ([`Kernels::Reference`]) a step
+    /// asked to `record` is made by the reference stepper instead — the same bits — which
+    /// returns the forward pass and gradients; otherwise `record` is ignored.
     #[inline]
     fn step(
         &mut self,
@@ -222,8 +238,11 @@ impl Stepper for FastStepper {
         x: ArrayView2<f64>,
         y: ArrayView2<f64>,
         lr: f64,
-        _record: bool,
+        record: bool,
     ) -> Outcome<'_> {
+        if record && self.kernels == Kernels::Reference {
+            return self.recorder.step(net, x, y, lr, true);
+        }
         let (_, finite) = FastStepper::step(self, net, x, y, lr);
         Outcome {
             losses: self.losses(x.nrows()),

@@ -4,7 +4,8 @@
 
 use ndarray::ArrayView2;
 
-use super::{flat, flat_mut, row_major, row_major_slice, FastStepper};
+use super::elementwise::{activation_grad, bias_activation, descend};
+use super::{exact, flat, flat_mut, row_major, row_major_slice, FastStepper, SMALL_LAYER};
 use crate::nn::activation::Activation;
 use crate::nn::network::Network;
 
@@ -210,16 +211,40 @@ pub(super) fn backward_layer(
     descend(w, dw, lr) & descend(bias, db, lr)
 }
 
-/// `p ← p − lr·g` elementwise (the product rounded, then subtracted, as the reference
-/// update); whether every new value is finite. Branch-free, so it vectorises.
+/// Whether a layer's products are large enough for the vectorised exact kernels
+/// ([`exact`]); smaller ones keep the scalar loops (and their constant-size copies).
 #[inline(always)]
-pub(super) fn descend(p: &mut [f64], g: &[f64], lr: f64) -> bool {
-    let mut bad = false;
-    for (p, &g) in p.iter_mut().zip(g) {
-        *p -= lr * g;
-        bad |= !p.is_finite();
+fn large(b: usize, out: usize, n: usize) -> bool {
+    b.saturating_mul(out).saturating_mul(n) > SMALL_LAYER
+}
+
+/// [`backward_layer`] for a large layer, on the vectorised exact kernels: the same
+/// arithmetic, so the same bits. `dW` is not written out: the update is fused into its
+/// kernel (after `dX`, which needs `W` before the update).
+#[allow(clippy::too_many_arguments)]
+fn backward_large(
+    (b, out, n): (usize, usize, usize),
+    act: Activation,
+    lr: f64,
+    w: &mut [f64],
+    bias: &mut [f64],
+    bufs: BackwardBufs<'_>,
+    threads: usize,
+) -> bool {
+    let (dz, db) = (&mut bufs.dz[..b * out], &mut bufs.db[..out]);
+    activation_grad(
+        dz,
+        &bufs.da[..b * out],
+        &bufs.z[..b * out],
+        db,
+        act,
+        threads,
+    );
+    if let Some(dx) = bufs.dx {
+        exact::grad_input((b, out, n), dz, w, dx, threads);
     }
-    !bad
+    let finite = exact::descend_weights((b, out, n), dz, bufs.x, w, lr, threads);
+    finite & descend(&mut bias[..out], db, lr)
 }
 
 /// One step on contiguous row-major slices, the reference kernels' arithmetic in the
@@ -244,6 +269,12 @@ fn small_step(
         let buf = &mut rest[0];
         let (z, a) = (flat_mut(&mut buf.z), flat_mut(&mut buf.a));
         let (w, bias) = (flat(&layer.w), flat(&layer.b));
+        if large(b, out, n) {
+            exact::affine((b, out, n), w, bias, input, &mut buf.xt, z, t.threads);
+            let (z, a) = (&mut z[..b * out], &mut a[..b * out]);
+            bias_activation(z, a, out, None, layer.activation, t.threads);
+            continue;
+        }
         with_sizes!((b, out, n), |b, out, n| forward_layer(
             (b, out, n),
             layer.activation,
@@ -288,6 +319,10 @@ fn small_step(
             dx: (k > 0).then(|| flat_mut(&mut buf.dx)),
         };
         let (w, bias) = (flat_mut(&mut layer.w), flat_mut(&mut layer.b));
+        if large(b, out, n) {
+            finite &= backward_large((b, out, n), act, lr, w, bias, bufs, t.threads);
+            continue;
+        }
         finite &= with_sizes!((b, out, n), |b, out, n| backward_layer(
             (b, out, n),
             act,

@@ -194,7 +194,9 @@ pub fn record_variant(spec: &Spec, trace_steps: usize, variant: Variant) -> Resu
             limit: trace_steps,
             steps: Vec::new(),
         };
-        let run = run::train(spec, Engine::Reference, &mut tracer)?;
+        // The exact engine: the reference's bits, its recorded steps made by the
+        // reference stepper itself.
+        let run = run::train(spec, Engine::exact(), &mut tracer)?;
         return Ok(Trajectory {
             spec: spec.clone(),
             initial: run.initial,
