@@ -85,6 +85,7 @@ fn random_case(i: u32) -> (Spec, Vec<usize>) {
         epochs: 3,
         batch_size,
         log_every: 1,
+        sources: Default::default(),
     };
     (spec, at_epochs)
 }

@@ -236,7 +236,7 @@ fn export_writes_trajectory_json_with_the_schema_and_reference_npz() {
 
     let doc = read_json(&out.join("trajectory.json"));
     assert_eq!(doc["format"], json!("backprop-oracle trajectory"));
-    assert_eq!(doc["schema_version"], json!(1));
+    assert_eq!(doc["schema_version"], json!(2));
     let header = doc["header"].as_object().expect("header object");
     for key in [
         "tool",
@@ -733,9 +733,35 @@ fn spec_with_x_and_y_npy_files_gives_the_article_output() {
         .output()
         .expect("run");
     assert_eq!(success(&o).as_bytes(), expected.as_slice());
-    // The JSON output (losses, parameters, resolved spec) equals the default run's.
-    let ours = success(&train_model(&spec, &["--format", "json"]));
-    let default = success(&run(&["train", "--format", "json"]));
+    // The JSON output (losses, parameters, resolved spec) equals the default run's,
+    // except that the resolved spec refers to the data files instead of copying them
+    // (the digests: `sha256sum` of NumPy's own files with these bytes, see
+    // tests/fixtures/data/README.md).
+    let mut ours: Value =
+        serde_json::from_str(&success(&train_model(&spec, &["--format", "json"]))).unwrap();
+    let mut default: Value =
+        serde_json::from_str(&success(&run(&["train", "--format", "json"]))).unwrap();
+    let abs = |name: &str| {
+        std::path::absolute(s.path(name))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        ours["spec"]["x"],
+        json!({"dtype": "<f8", "file": abs("x.npy"), "shape": [4, 2],
+               "sha256": "3c2f246b9a9b8b7d1b279f1264f49cb3d538e3634915b95a780fdcaa227300c9"})
+    );
+    assert_eq!(
+        ours["spec"]["y"],
+        json!({"dtype": "<f8", "file": abs("y.npy"), "shape": [4],
+               "sha256": "5ba75a282af14355a5679e1e17d077f3c2f7d0a85acc95d74115a73d1f9139c4"})
+    );
+    for key in ["x", "y"] {
+        ours["spec"][key] = Value::Null;
+        default["spec"][key] = Value::Null;
+    }
     assert_eq!(ours, default);
 }
 

@@ -115,7 +115,14 @@ fn run_once(s: &Scratch, sc: &Scenario, threads: usize, rep: usize) -> Produced 
     );
     assert!(o.stderr.is_empty(), "{}: stderr {err}", sc.name);
     assert!(!o.stdout.is_empty(), "{}: no stdout", sc.name);
-    let files = files_below(&dir);
+    // Data files are referred to by absolute path (in a trajectory's or train's spec):
+    // the run's own folder differs from run to run, so it is replaced by `<RUN>`.
+    let root = std::path::absolute(&dir).expect("absolute run dir");
+    let root = root.to_str().expect("utf-8 run dir").as_bytes().to_vec();
+    let files: BTreeMap<String, Vec<u8>> = files_below(&dir)
+        .into_iter()
+        .map(|(name, bytes)| (name, unrooted(bytes, &root)))
+        .collect();
     for out in &sc.outputs {
         assert!(
             files.get(*out).is_some_and(|b| !b.is_empty()),
@@ -125,9 +132,28 @@ fn run_once(s: &Scratch, sc: &Scenario, threads: usize, rep: usize) -> Produced 
         );
     }
     Produced {
-        stdout: o.stdout,
+        stdout: unrooted(o.stdout, &root),
         files,
     }
+}
+
+/// `bytes` with every occurrence of `root` replaced by `<RUN>`.
+fn unrooted(bytes: Vec<u8>, root: &[u8]) -> Vec<u8> {
+    if root.is_empty() || bytes.len() < root.len() {
+        return bytes;
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(root) {
+            out.extend_from_slice(b"<RUN>");
+            i += root.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// Where two runs first differ, for the failure message.

@@ -1249,11 +1249,11 @@ fn cases() -> Vec<Case> {
         case("compare: no candidate", &["compare"], "CANDIDATE"),
         // ---- strict schema, duplicates, inflation (data safety) -------------------------
         case(
-            "compare: schema_version 2",
+            "compare: schema_version 3",
             &["compare", "c.json"],
             "c.json.schema_version",
         )
-        .file("c.json", r#"{"schema_version": 2, "loss": [1]}"#),
+        .file("c.json", r#"{"schema_version": 3, "loss": [1]}"#),
         case(
             "compare: schema_version \"1\"",
             &["compare", "c.json"],

@@ -5,6 +5,8 @@
 //! pipe or socket) of at most [`MAX_BYTES`]. The same limit bounds the memory a run may
 //! plan to use.
 
+pub mod data;
+pub mod hashing;
 pub mod json;
 pub mod npy;
 pub mod outdir;

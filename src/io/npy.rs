@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 
 use crate::error::{Error, Result};
+use crate::io::hashing::Hashing;
 use crate::io::{open_bounded, MAX_BYTES};
 
 /// The largest `.npy` header (dict text) read; NumPy's own limit is 10,000 bytes.
@@ -391,9 +392,17 @@ fn read_document(r: &mut impl Read, len: u64, what: &str) -> Result<NpyArray> {
 
 /// Reads a `.npy` file of at most [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<NpyArray> {
+    Ok(read_hashed(path)?.0)
+}
+
+/// [`read`], with the SHA-256 of the file's bytes (lowercase hex), computed as they
+/// are read (the file is read once).
+pub fn read_hashed(path: &Path) -> Result<(NpyArray, String)> {
     let (f, len) = open_bounded(path)?;
     let what = path.display().to_string();
-    read_document(&mut std::io::BufReader::new(f), len, &what)
+    let mut r = Hashing::new(std::io::BufReader::new(f));
+    let a = read_document(&mut r, len, &what)?;
+    Ok((a, r.hex()))
 }
 
 /// Reads `.npy` bytes held in memory; `what` names them in errors.
@@ -528,6 +537,12 @@ impl Npz {
     /// and checked against the declared size, then its data, inflating no further than
     /// declared.
     pub fn read(&mut self, name: &str, limit: u64) -> Result<NpyArray> {
+        Ok(self.read_hashed(name, limit)?.0)
+    }
+
+    /// [`Npz::read`], with the SHA-256 (lowercase hex) of the member's `.npy` bytes as
+    /// inflated — what `sha256sum` says of the member extracted (`unzip -p F x.npy`).
+    pub fn read_hashed(&mut self, name: &str, limit: u64) -> Result<(NpyArray, String)> {
         let what = format!("{}[{name}]", self.path.display());
         let m = self
             .members
@@ -544,7 +559,7 @@ impl Npz {
             .zip
             .by_index(m.index)
             .map_err(|e| Error::invalid(&what, format!("cannot be read: {e}")))?;
-        let mut r = entry.take(m.declared);
+        let mut r = Hashing::new(entry.take(m.declared));
         let h = read_header(&mut r, &what)?;
         if h.header_bytes.checked_add(h.data_bytes) != Some(m.declared) {
             return Err(bad(
@@ -558,12 +573,13 @@ impl Npz {
             ));
         }
         let a = read_data(&mut r, &h, &what, limit)?;
+        let hex = r.hex();
         // Inflating past the declared size is a corrupt (or hostile) member.
-        let mut rest = r.into_inner();
+        let mut rest = r.into_inner().into_inner();
         if !at_end(&mut rest, &what)? {
             return Err(bad(&what, "inflates to more than its declared size"));
         }
-        Ok(a)
+        Ok((a, hex))
     }
 
     /// A float64 member.

@@ -23,6 +23,7 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::io::data::{self, DataFile, Sources};
 use crate::io::json::value::{Item, Json};
 use crate::io::json::write::{Mat, Vector};
 use crate::io::MAX_BYTES;
@@ -70,6 +71,9 @@ pub struct Spec {
     pub batch_size: usize,
     /// Print the loss every `log_every` epochs, `≥ 1`.
     pub log_every: usize,
+    /// The files `x` and `y` were read from (`None` for inline data). A spec whose `x`
+    /// or `y` is changed must drop its source ([`Sources::default`]).
+    pub sources: Sources,
 }
 
 /// Command-line overrides of spec keys; `None` keeps the spec's value.
@@ -103,6 +107,7 @@ impl Spec {
             epochs: 1000,
             batch_size: 1,
             log_every: 100,
+            sources: Sources::default(),
         }
     }
 
@@ -133,6 +138,21 @@ impl Spec {
     /// As [`Spec::from_json`], with `x`/`y` file names relative to `base` (the spec
     /// file's folder).
     pub fn from_json_in(value: &Json, name: &str, base: &Path) -> Result<Spec> {
+        Spec::from_json_like(value, name, base, None)
+    }
+
+    /// [`Spec::from_json_in`], where data references with the SHA-256 of `like`'s data
+    /// files take `like`'s arrays instead of reading the files again (a trajectory's
+    /// header checked against the spec it was made from).
+    pub fn from_json_like(
+        value: &Json,
+        name: &str,
+        base: &Path,
+        like: Option<&Spec>,
+    ) -> Result<Spec> {
+        let known = |file: fn(&Sources) -> Option<&DataFile>, array: fn(&Spec) -> &Array2<f64>| {
+            like.and_then(|s| file(&s.sources).map(|f| (f, array(s))))
+        };
         let obj = value.as_object().ok_or_else(|| {
             Error::invalid(name, format!("must be a JSON object, got {}", value.kind()))
         })?;
@@ -220,12 +240,23 @@ impl Spec {
         };
         let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
         let n_out = sizes[sizes.len() - 1];
+        let mut sources = Sources::default();
         let x = match f.require("x")? {
-            Json::String(file) => array_file(base, file, "x", &f.path("x"), sizes[0])?,
+            v if data::names_file(v) => {
+                let known = known(|s| s.x.as_ref(), |s| &s.x);
+                let (x, file) = data::read(v, base, ("x", &f.path("x")), sizes[0], known)?;
+                sources.x = Some(file);
+                x
+            }
             v => matrix(v, &f.path("x"), Some(sizes[0]))?,
         };
         let y = match f.require("y")? {
-            Json::String(file) => array_file(base, file, "y", &f.path("y"), n_out)?,
+            v if data::names_file(v) => {
+                let known = known(|s| s.y.as_ref(), |s| &s.y);
+                let (y, file) = data::read(v, base, ("y", &f.path("y")), n_out, known)?;
+                sources.y = Some(file);
+                y
+            }
             v => targets(v, &f.path("y"), n_out)?,
         };
         if y.nrows() != x.nrows() {
@@ -246,6 +277,7 @@ impl Spec {
             epochs: f.opt_usize("epochs")?.unwrap_or(article.epochs),
             batch_size: f.opt_usize("batch_size")?.unwrap_or(article.batch_size),
             log_every: f.opt_usize("log_every")?.unwrap_or(article.log_every),
+            sources,
         };
         spec.validate(name)?;
         Ok(spec)
@@ -371,8 +403,14 @@ impl Serialize for Spec {
         m.serialize_entry("lr", &self.lr)?;
         m.serialize_entry("seed", &self.seed)?;
         m.serialize_entry("sizes", &self.sizes)?;
-        m.serialize_entry("x", &Mat(self.x.view()))?;
-        if self.y.ncols() == 1 {
+        if let Some(file) = &self.sources.x {
+            m.serialize_entry("x", file)?;
+        } else {
+            m.serialize_entry("x", &Mat(self.x.view()))?;
+        }
+        if let Some(file) = &self.sources.y {
+            m.serialize_entry("y", file)?;
+        } else if self.y.ncols() == 1 {
             m.serialize_entry("y", &Vector(self.y.column(0)))?;
         } else {
             m.serialize_entry("y", &Mat(self.y.view()))?;
@@ -438,50 +476,6 @@ impl Fields<'_> {
             .map(|v| positive_int(Item::Value(v), &self.path(key)))
             .transpose()
     }
-}
-
-/// `x` or `y` from a `.npy` file, or from member `key` of an `.npz`: float64, 2-D
-/// `(N, cols)` (or 1-D when `cols == 1`), non-empty, finite.
-fn array_file(base: &Path, file: &str, key: &str, field: &str, cols: usize) -> Result<Array2<f64>> {
-    if file.trim().is_empty() {
-        return Err(Error::invalid(field, "names no file (empty string)"));
-    }
-    let path = base.join(file);
-    let raw = if file.ends_with(".npz") {
-        crate::io::npy::Npz::open(&path)?.f64(key)?
-    } else {
-        crate::io::npy::read_f64(&path)?
-    };
-    let what = format!("{field} ({})", path.display());
-    if raw.ndim() == 1 && cols != 1 {
-        return Err(Error::invalid(
-            what,
-            format!(
-                "is 1-D {:?}, but needs one row of {cols} values per sample",
-                raw.shape()
-            ),
-        ));
-    }
-    let m = crate::io::npy::as_matrix(raw, &what)?;
-    if m.nrows() == 0 {
-        return Err(Error::invalid(
-            what,
-            "needs at least one sample, got 0 rows",
-        ));
-    }
-    if m.ncols() != cols {
-        return Err(Error::invalid(
-            what,
-            format!("has {} columns, expected {cols}", m.ncols()),
-        ));
-    }
-    if let Some(((r, c), v)) = m.indexed_iter().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::invalid(
-            format!("{what}[{r}][{c}]"),
-            format!("must be finite, got {v}"),
-        ));
-    }
-    Ok(m)
 }
 
 /// A finite JSON number.

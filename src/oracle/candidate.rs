@@ -12,7 +12,9 @@ use crate::io::json::{Item, Json};
 use crate::io::npy::{Dtype, Npz};
 use crate::io::MAX_BYTES;
 use crate::oracle::precision::Precision;
-use crate::oracle::schema::{field as f, Key, Param, Snapshot, StepArray, FORMAT, SCHEMA_VERSION};
+use crate::oracle::schema::{
+    field as f, Key, Param, Snapshot, StepArray, FORMAT, READS_VERSIONS, SCHEMA_VERSION,
+};
 
 /// A port's output, as named arrays.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -135,12 +137,12 @@ pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
                 }
             }
             f::SCHEMA_VERSION => match val.as_whole() {
-                Some(SCHEMA_VERSION) => {}
+                Some(v) if READS_VERSIONS.contains(&v) => {}
                 Some(v) => {
                     return Err(Error::invalid(
                         &path,
                         format!(
-                        "version {v} is not supported: this build reads version {SCHEMA_VERSION}"
+                        "version {v} is not supported: this build reads versions 1 to {SCHEMA_VERSION}"
                     ),
                     ))
                 }
@@ -148,7 +150,7 @@ pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
                     return Err(Error::invalid(
                         &path,
                         format!(
-                            "must be the whole number {SCHEMA_VERSION}, got {}",
+                            "must be a whole number from 1 to {SCHEMA_VERSION}, got {}",
                             val.show()
                         ),
                     ))

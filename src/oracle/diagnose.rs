@@ -335,6 +335,7 @@ fn without_last_batch(spec: &Spec) -> Option<(Spec, usize)> {
         let dropped = Spec {
             x: spec.x.slice(ndarray::s![..cut, ..]).to_owned(),
             y: spec.y.slice(ndarray::s![..cut, ..]).to_owned(),
+            sources: Default::default(),
             ..spec.clone()
         };
         (dropped, rest)

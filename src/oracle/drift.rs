@@ -157,6 +157,7 @@ pub fn record_rounded(
     let rounded = Spec {
         x: spec.x.mapv(|v| precision.round(v)),
         y: spec.y.mapv(|v| precision.round(v)),
+        sources: Default::default(),
         ..spec.clone()
     };
     let mut stepper = Rounded {

@@ -3,10 +3,12 @@
 //! ([`OutDir`]): an existing folder is replaced only with `force` and only if it holds
 //! nothing but what an export writes ([`EXPORT_FILES`]); nothing else is ever deleted.
 //!
-//! `trajectory.json` (schema version 1):
+//! `trajectory.json` (schema version 2; `header.spec`'s `x`/`y` are references to their
+//! files when they were read from one, [`crate::io::data`]), objects indented and each
+//! array of numbers on one line ([`crate::io::json::write::to_writer_rows`]):
 //!
 //! ```text
-//! { "format": "backprop-oracle trajectory", "schema_version": 1,
+//! { "format": "backprop-oracle trajectory", "schema_version": 2,
 //!   "header": {"tool", "version", "command", "spec", "trace_steps", "exactness",
 //!              "precision": "float64",
 //!              "conventions": {"relu_grad_at_zero", "leaky_grad_at_zero"}},
@@ -99,10 +101,10 @@ pub fn trajectory_json(t: &Trajectory, command: &str) -> Value {
     serde_json::to_value(Doc { t, command }).unwrap_or(Value::Null)
 }
 
-/// Writes the trajectory's JSON document to `w`, pretty-printed, straight from its
-/// arrays (no value tree).
+/// Writes the trajectory's JSON document to `w`, one array row a line, straight from
+/// its arrays (no value tree).
 pub fn write_trajectory_json(t: &Trajectory, command: &str, w: impl Write) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(w, &Doc { t, command }).map_err(std::io::Error::other)
+    crate::io::json::write::to_writer_rows(w, &Doc { t, command }).map_err(std::io::Error::other)
 }
 
 /// The document, its fields in alphabetical order (as serde_json writes maps).

@@ -51,14 +51,16 @@ pub fn reference_spec(
     max_steps: u64,
     trust_model: bool,
 ) -> Result<Spec> {
-    let header = cand
-        .spec
-        .as_ref()
-        .map(|v| Spec::from_json(v, "candidate.header.spec"));
-    match (model, header) {
-        (Some(m), header) => {
+    let header_of = |like: Option<&Spec>| {
+        cand.spec
+            .as_ref()
+            .map(|v| Spec::from_json_like(v, "candidate.header.spec", Path::new("."), like))
+    };
+    match (model, model.is_none().then(|| header_of(None)).flatten()) {
+        (Some(m), _) => {
             let spec = load_model(m, overrides)?;
-            if let Some(header) = header {
+            // Data files the model already read (same SHA-256) are not read again.
+            if let Some(header) = header_of(Some(&spec)) {
                 let header = header?;
                 if !trust_model {
                     let diff = differences(&spec, &header, overrides);

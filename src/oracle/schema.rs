@@ -19,8 +19,13 @@ use std::fmt;
 
 /// `trajectory.json`'s `format` value.
 pub const FORMAT: &str = "backprop-oracle trajectory";
-/// `trajectory.json`'s `schema_version` value.
-pub const SCHEMA_VERSION: u64 = 1;
+/// `trajectory.json`'s `schema_version` value, as written. Version 2 lets
+/// `header.spec`'s `x` and `y` refer to their data files (name, member, shape, dtype,
+/// SHA-256; [`crate::io::data`]) instead of holding the values; nothing else changed.
+pub const SCHEMA_VERSION: u64 = 2;
+
+/// The schema versions read (version 1 files are read as before).
+pub const READS_VERSIONS: [u64; 2] = [1, 2];
 
 /// The JSON field names of `trajectory.json`, shared by the writer and the reader.
 pub mod field {

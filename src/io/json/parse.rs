@@ -87,6 +87,7 @@ impl<R: Read> Parser<R> {
         }
     }
 
+    #[inline]
     fn peek(&mut self) -> Result<Option<u8>, ParseError> {
         if self.pos == self.len {
             self.offset += self.len as u64;
@@ -121,16 +122,19 @@ impl<R: Read> Parser<R> {
         Ok(b)
     }
 
+    /// Skips whitespace, a buffer at a time (counting lines).
     fn skip_ws(&mut self) -> Result<(), ParseError> {
-        while let Some(b) = self.peek()? {
-            match b {
-                b' ' | b'\t' | b'\r' => self.bump(),
-                b'\n' => {
-                    self.bump();
-                    self.line += 1;
-                    self.line_start = self.offset + self.pos as u64;
+        while self.peek()?.is_some() {
+            while self.pos < self.len {
+                match self.buf[self.pos] {
+                    b' ' | b'\t' | b'\r' => self.pos += 1,
+                    b'\n' => {
+                        self.pos += 1;
+                        self.line += 1;
+                        self.line_start = self.offset + self.pos as u64;
+                    }
+                    _ => return Ok(()),
                 }
-                _ => break,
             }
         }
         Ok(())
@@ -255,14 +259,24 @@ impl<R: Read> Parser<R> {
         Ok(Json::Number(v))
     }
 
+    /// Appends the digits that follow to `scratch`, a buffer at a time.
     fn digits(&mut self) -> Result<(), ParseError> {
-        while let Some(b @ b'0'..=b'9') = self.peek()? {
-            // A number longer than this is not a float anyone wrote on purpose.
-            if self.scratch.len() > 4096 {
+        // A number longer than this is not a float anyone wrote on purpose.
+        const LONGEST: usize = 4097;
+        while self.peek()?.is_some() {
+            let avail = &self.buf[self.pos..self.len];
+            let n = avail.iter().take_while(|b| b.is_ascii_digit()).count();
+            let room = LONGEST.saturating_sub(self.scratch.len());
+            if n > room {
+                self.scratch.extend_from_slice(&avail[..room]);
+                self.pos += room;
                 return Err(self.error("number too long"));
             }
-            self.scratch.push(b);
-            self.bump();
+            self.scratch.extend_from_slice(&avail[..n]);
+            self.pos += n;
+            if self.pos < self.len {
+                break;
+            }
         }
         Ok(())
     }

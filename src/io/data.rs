@@ -1,0 +1,321 @@
+//! A spec's `x` and `y` from files: read once, by the one `.npy` reader, hashed as they
+//! are read, and recorded so that a trajectory can refer to them instead of holding
+//! their values.
+//!
+//! In a spec, `x` (and `y`) is inline (an array), a file name (`"x": "train.npz"`: a
+//! float64 `.npy`, or the member named like the key of an `.npz`), or a reference:
+//!
+//! ```json
+//! "x": {"file": "/data/mnist.npz", "member": "x", "shape": [10000, 784],
+//!       "dtype": "<f8", "sha256": "3f1c…"}
+//! ```
+//!
+//! Only `file` is required. `member` picks an `.npz` member (default: the key, `x` or
+//! `y`; not allowed for a `.npy`). `shape`, `dtype` and `sha256`, when given, must match
+//! what is read: `sha256` is the SHA-256 of the array's `.npy` bytes — of the file for a
+//! `.npy`, of the member as inflated for an `.npz` (`unzip -p F x.npy | sha256sum`). A
+//! relative `file` is relative to the spec's folder. [`DataFile`] is what was read; a
+//! spec written out ([`crate::io::spec::Spec`]'s `Serialize`) gives it in this form, with
+//! the file's absolute path, so a trajectory's header names the data exactly without
+//! holding it.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::error::{Error, Result};
+use crate::io::json::value::Json;
+use crate::io::npy;
+
+/// The keys of a data reference.
+const KEYS: [&str; 5] = ["file", "member", "shape", "dtype", "sha256"];
+
+/// A data array read from a file: where it is, and enough to know it is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataFile {
+    /// The file, made absolute (not canonicalised: symbolic links are kept).
+    pub path: PathBuf,
+    /// The `.npz` member read (`None` for a `.npy` file).
+    pub member: Option<String>,
+    /// The array's shape as stored.
+    pub shape: Vec<usize>,
+    /// The array's dtype as stored (`<f8`).
+    pub dtype: &'static str,
+    /// SHA-256 of the array's `.npy` bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// Where a spec's `x` and `y` came from: `None` for inline data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sources {
+    /// `x`'s file.
+    pub x: Option<DataFile>,
+    /// `y`'s file.
+    pub y: Option<DataFile>,
+}
+
+/// What a spec asks of a data file: the file, and optionally the member and what the
+/// array must be.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Wanted {
+    file: String,
+    member: Option<String>,
+    shape: Option<Vec<usize>>,
+    dtype: Option<String>,
+    sha256: Option<String>,
+}
+
+/// Whether a spec value names a file (a string or a reference object), rather than
+/// giving the data inline.
+pub fn names_file(v: &Json) -> bool {
+    matches!(v, Json::String(_) | Json::Object(_))
+}
+
+/// Data already read, by its [`DataFile`]: a reference with the same SHA-256 (and
+/// shape) is that array, and is not read again.
+pub type Known<'a> = Option<(&'a DataFile, &'a Array2<f64>)>;
+
+/// Reads `x` or `y` (`key`) from the file that `v` names (a string or a reference; see
+/// the module docs), relative to `base`: float64, 2-D `(N, cols)` (or 1-D when
+/// `cols == 1`), non-empty, finite. A reference whose `sha256` is `known`'s is `known`'s
+/// array (the same bytes). Errors name `field` (and the file).
+pub fn read(
+    v: &Json,
+    base: &Path,
+    (key, field): (&str, &str),
+    cols: usize,
+    known: Known<'_>,
+) -> Result<(Array2<f64>, DataFile)> {
+    let wanted = wanted(v, field)?;
+    if wanted.file.trim().is_empty() {
+        return Err(Error::invalid(field, "names no file (empty string)"));
+    }
+    // Read (and named in errors) as given, relative to `base`; recorded absolute.
+    let given = base.join(&wanted.file);
+    let path = std::path::absolute(&given).unwrap_or_else(|_| given.clone());
+    let is_npz = wanted.file.ends_with(".npz");
+    let member = match (&wanted.member, is_npz) {
+        (Some(m), true) => Some(m.clone()),
+        (None, true) => Some(key.to_string()),
+        (Some(_), false) => {
+            return Err(Error::invalid(
+                format!("{field}.member"),
+                "is only for an .npz file",
+            ))
+        }
+        (None, false) => None,
+    };
+    if let (Some(sha), Some((file, array))) = (&wanted.sha256, known) {
+        let same = *sha == file.sha256
+            && wanted.shape.as_ref().map_or(true, |s| *s == file.shape)
+            && wanted.dtype.as_deref().map_or(true, |d| d == file.dtype)
+            && array.ncols() == cols;
+        if same {
+            let file = DataFile {
+                path,
+                member,
+                ..file.clone()
+            };
+            return Ok((array.clone(), file));
+        }
+    }
+    let (raw, sha256) = match &member {
+        Some(m) => npy::Npz::open(&given)?.read_hashed(m, crate::io::MAX_BYTES)?,
+        None => npy::read_hashed(&given)?,
+    };
+    let what = format!("{field} ({})", given.display());
+    let dtype = raw.dtype().descr();
+    let shape = raw_shape(&raw);
+    let mismatch = |k: &str, recorded: String, found: String| {
+        Error::invalid(
+            format!("{field}.{k}"),
+            format!("is {recorded}, but {} holds {found} (the data changed, or the reference names another file)", what_file(&given, &member)),
+        )
+    };
+    if let Some(want) = &wanted.shape {
+        if *want != shape {
+            return Err(mismatch(
+                "shape",
+                format!("{want:?}"),
+                format!("shape {shape:?}"),
+            ));
+        }
+    }
+    if let Some(want) = &wanted.dtype {
+        if want != dtype {
+            return Err(mismatch(
+                "dtype",
+                format!("{want:?}"),
+                format!("dtype {dtype:?}"),
+            ));
+        }
+    }
+    if let Some(want) = &wanted.sha256 {
+        if *want != sha256 {
+            return Err(mismatch(
+                "sha256",
+                want.clone(),
+                format!("SHA-256 {sha256}"),
+            ));
+        }
+    }
+    let raw = match raw {
+        npy::NpyArray::F64(a) => a,
+        _ => {
+            return Err(Error::invalid(
+                &what,
+                format!("has dtype {dtype:?}, expected float64 (\"<f8\")"),
+            ))
+        }
+    };
+    if raw.ndim() == 1 && cols != 1 {
+        return Err(Error::invalid(
+            what,
+            format!(
+                "is 1-D {:?}, but needs one row of {cols} values per sample",
+                raw.shape()
+            ),
+        ));
+    }
+    let m = npy::as_matrix(raw, &what)?;
+    if m.nrows() == 0 {
+        return Err(Error::invalid(
+            what,
+            "needs at least one sample, got 0 rows",
+        ));
+    }
+    if m.ncols() != cols {
+        return Err(Error::invalid(
+            what,
+            format!("has {} columns, expected {cols}", m.ncols()),
+        ));
+    }
+    if let Some(((r, c), v)) = m.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::invalid(
+            format!("{what}[{r}][{c}]"),
+            format!("must be finite, got {v}"),
+        ));
+    }
+    let file = DataFile {
+        path,
+        member,
+        shape,
+        dtype,
+        sha256,
+    };
+    Ok((m, file))
+}
+
+fn what_file(path: &Path, member: &Option<String>) -> String {
+    match member {
+        Some(m) => format!("{}[{m}]", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+fn raw_shape(a: &npy::NpyArray) -> Vec<usize> {
+    match a {
+        npy::NpyArray::F64(a) => a.shape().to_vec(),
+        npy::NpyArray::F32(a) => a.shape().to_vec(),
+        npy::NpyArray::I64(a) => a.shape().to_vec(),
+    }
+}
+
+/// The reference `v` (a file name, or an object with the keys in the module docs).
+fn wanted(v: &Json, field: &str) -> Result<Wanted> {
+    let obj = match v {
+        Json::String(file) => {
+            return Ok(Wanted {
+                file: file.clone(),
+                ..Wanted::default()
+            })
+        }
+        Json::Object(obj) => obj,
+        other => {
+            return Err(Error::invalid(
+                field,
+                format!(
+                    "must be an array, a file name or a file reference, got {}",
+                    other.kind()
+                ),
+            ))
+        }
+    };
+    let mut w = Wanted::default();
+    let mut file = None;
+    for (k, val) in obj {
+        let path = format!("{field}.{k}");
+        let text = || {
+            val.as_str().map(str::to_string).ok_or_else(|| {
+                Error::invalid(&path, format!("must be a string, got {}", val.kind()))
+            })
+        };
+        match k.as_str() {
+            "file" => file = Some(text()?),
+            "member" => w.member = Some(text()?),
+            "dtype" => w.dtype = Some(text()?),
+            "sha256" => {
+                let s = text()?;
+                if s.len() != 64
+                    || !s
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(Error::invalid(
+                        &path,
+                        format!("must be 64 lowercase hex digits, got {s:?}"),
+                    ));
+                }
+                w.sha256 = Some(s);
+            }
+            "shape" => {
+                let items = val.items().ok_or_else(|| {
+                    Error::invalid(
+                        &path,
+                        format!("must be an array of whole numbers, got {}", val.kind()),
+                    )
+                })?;
+                let dims = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        d.as_whole()
+                            .and_then(|d| usize::try_from(d).ok())
+                            .ok_or_else(|| {
+                                Error::invalid(
+                                    format!("{path}[{i}]"),
+                                    format!("must be a whole number, got {}", d.show()),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<usize>>>()?;
+                w.shape = Some(dims);
+            }
+            _ => {
+                return Err(Error::invalid(
+                    &path,
+                    format!("unknown key, expected one of {}", KEYS.join(", ")),
+                ))
+            }
+        }
+    }
+    w.file =
+        file.ok_or_else(|| Error::invalid(format!("{field}.file"), "is required but missing"))?;
+    Ok(w)
+}
+
+/// The reference form (module docs), keys in alphabetical order.
+impl Serialize for DataFile {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("dtype", self.dtype)?;
+        m.serialize_entry("file", &self.path.to_string_lossy())?;
+        if let Some(member) = &self.member {
+            m.serialize_entry("member", member)?;
+        }
+        m.serialize_entry("sha256", &self.sha256)?;
+        m.serialize_entry("shape", &self.shape)?;
+        m.end()
+    }
+}
