@@ -246,7 +246,17 @@ def main():
     ap.add_argument("--reps", type=int, default=None, help="repetitions per benchmark (default 7, quick 5)")
     ap.add_argument("--min-time", type=float, default=None, help="seconds per measurement (default 0.2, quick 0.05)")
     ap.add_argument("--article-only", action="store_true", help="only the article's per-sample step")
+    ap.add_argument("--article-epochs", type=int, default=None, metavar="E",
+                    help="train the article for E epochs and exit (whole-process timing, "
+                         "benches/cli_marginal.sh)")
     args = ap.parse_args()
+    if args.article_epochs is not None:
+        epoch, _ = article_epoch_fn()
+        total = 0.0
+        for _ in range(args.article_epochs):
+            total = epoch()
+        print(total)
+        return
     reps = args.reps or (5 if args.quick else 7)
     min_time = args.min_time or (0.05 if args.quick else 0.2)
 

@@ -227,8 +227,11 @@ pub(super) fn affine(
 /// rows of `w` (the `(rows, n)` block `w`); whether every new weight is finite. Each
 /// `dW` element is [`crate::nn::kernels::grad_weights`]'s: `dz[0][i]·x[0][j]`, then the
 /// other rows fused in order.
+///
+/// With `STORE`, `w` is the `(rows, n)` block of `dW` itself: the gradient is written,
+/// not applied (for steps that record it).
 #[inline(always)]
-fn descend_weights_rows<const I: usize, const J: usize>(
+fn descend_weights_rows<const I: usize, const J: usize, const STORE: bool>(
     (b, out, n): (usize, usize, usize),
     dz: &[f64],
     x: &[f64],
@@ -264,8 +267,12 @@ fn descend_weights_rows<const I: usize, const J: usize>(
                 let wr = &mut w[(it + ii) * n + j0..(it + ii) * n + j0 + J];
                 let mut row_bad = false;
                 for (w, &g) in wr.iter_mut().zip(acc) {
-                    *w -= lr * g;
-                    row_bad |= !w.is_finite();
+                    if STORE {
+                        *w = g;
+                    } else {
+                        *w -= lr * g;
+                        row_bad |= !w.is_finite();
+                    }
                 }
                 bad |= row_bad;
             }
@@ -273,22 +280,22 @@ fn descend_weights_rows<const I: usize, const J: usize>(
         for ii in 0..I {
             for j in full_cols..n {
                 let wv = &mut w[(it + ii) * n + j];
-                bad |= descend_one((b, out, n), dz, x, (i + ii, j), wv, lr);
+                bad |= descend_one::<STORE>((b, out, n), dz, x, (i + ii, j), wv, lr);
             }
         }
     }
     for it in full_rows..rows {
         for j in 0..n {
-            bad |= descend_one((b, out, n), dz, x, (i0 + it, j), &mut w[it * n + j], lr);
+            bad |= descend_one::<STORE>((b, out, n), dz, x, (i0 + it, j), &mut w[it * n + j], lr);
         }
     }
     !bad
 }
 
 /// One weight of [`descend_weights_rows`], `w[i][j]`, by the scalar chain; whether the
-/// new weight is not finite.
+/// new weight is not finite (with `STORE`, writes the gradient itself; `false`).
 #[inline(always)]
-fn descend_one(
+fn descend_one<const STORE: bool>(
     (b, out, n): (usize, usize, usize),
     dz: &[f64],
     x: &[f64],
@@ -300,12 +307,37 @@ fn descend_one(
     for r in 1..b {
         acc = dz[r * out + i].mul_add(x[r * n + j], acc);
     }
+    if STORE {
+        *w = acc;
+        return false;
+    }
     *w -= lr * acc;
     !w.is_finite()
 }
 
 dispatch!(descend_weights_block(dims: (usize, usize, usize), dz: &[f64], x: &[f64], i0: usize, w: &mut [f64], lr: f64) -> bool,
-    |I, R| descend_weights_rows::<I, R>(dims, dz, x, i0, w, lr));
+    |I, R| descend_weights_rows::<I, R, false>(dims, dz, x, i0, w, lr));
+
+dispatch!(grad_weights_block(dims: (usize, usize, usize), dz: &[f64], x: &[f64], i0: usize, dw: &mut [f64]) -> bool,
+    |I, R| descend_weights_rows::<I, R, true>(dims, dz, x, i0, dw, 0.0));
+
+/// `dW = dZᵀ·X` exactly as the reference's `grad_weights`: `dz (b, out)`, `x (b, n)`,
+/// `dw (out, n)`. The outputs are split over both cores when `threads > 1`.
+pub(super) fn grad_weights(
+    (b, out, n): (usize, usize, usize),
+    dz: &[f64],
+    x: &[f64],
+    dw: &mut [f64],
+    threads: usize,
+) {
+    let (dz, x, dw) = (&dz[..b * out], &x[..b * n], &mut dw[..out * n]);
+    let par = threads > 1 && out >= 2 && b * out * n >= SPLIT_WORK;
+    let mid = if par { out / 2 } else { out };
+    let (lo, hi) = dw.split_at_mut(mid * n);
+    both(par, (lo, 0), (hi, mid), |(dw, i0)| {
+        dw.is_empty() || grad_weights_block((b, out, n), dz, x, i0, dw)
+    });
+}
 
 /// `W ← W − lr·dZᵀ·X` exactly as the reference's `grad_weights` then `descend`:
 /// `dz (b, out)`, `x (b, n)`, `w (out, n)`; whether every new weight is finite. The

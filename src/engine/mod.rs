@@ -44,8 +44,8 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
-use crate::nn::network::Network;
-use crate::nn::sgd::{Outcome, Reference, Stepper};
+use crate::nn::network::{Forward, Gradients, Network};
+use crate::nn::sgd::{Detail, EpochRun, Outcome, Stepper};
 
 /// Evaluates `$body` with `($b, $out, $n)` bound to compile-time constants when the step
 /// is per-sample (`b = 1`) and the layer is tiny (`out, n ≤ 4`), else to the run-time
@@ -104,6 +104,7 @@ macro_rules! with_activation {
 pub mod elementwise;
 pub mod exact;
 pub mod gemm;
+pub mod record;
 pub mod small;
 pub mod tiny;
 
@@ -144,7 +145,8 @@ pub struct FastStepper {
     kernels: Kernels,
     threads: usize,
     /// Makes the steps that must be recorded (exact kernels only).
-    recorder: Reference,
+    /// The last recorded step (made on the exact kernels, [`record`]).
+    recorded: Option<(Forward<f64>, ndarray::Array1<f64>, Gradients)>,
     /// Whether the CPU has FMA (detected once, in [`FastStepper::new`]).
     fma: bool,
 }
@@ -185,7 +187,7 @@ impl FastStepper {
             losses: Array1::zeros(b),
             kernels,
             threads: threads.max(1),
-            recorder: Reference::default(),
+            recorded: None,
             #[cfg(target_arch = "x86_64")]
             fma: std::arch::is_x86_feature_detected!("fma"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -229,8 +231,8 @@ impl FastStepper {
 
 impl Stepper for FastStepper {
     /// [`FastStepper::step`]. With the exact kernels ([`Kernels::Reference`]) a step
-    /// asked to `record` is made by the reference stepper instead — the same bits — which
-    /// returns the forward pass and gradients; otherwise `record` is ignored.
+    /// asked to `record` is made by [`record::train_step`] instead — the same bits — which
+    /// keeps the forward pass and gradients; otherwise `record` is ignored.
     #[inline]
     fn step(
         &mut self,
@@ -241,7 +243,14 @@ impl Stepper for FastStepper {
         record: bool,
     ) -> Outcome<'_> {
         if record && self.kernels == Kernels::Reference {
-            return self.recorder.step(net, x, y, lr, true);
+            let step = record::train_step(net, x, y, lr, self.threads);
+            let finite = net.first_non_finite().is_none();
+            let (forward, losses, grads) = self.recorded.insert(step);
+            return Outcome {
+                losses: losses.view(),
+                finite,
+                detail: Some(Detail { forward, grads }),
+            };
         }
         let (_, finite) = FastStepper::step(self, net, x, y, lr);
         Outcome {
@@ -249,6 +258,36 @@ impl Stepper for FastStepper {
             finite,
             detail: None,
         }
+    }
+
+    /// A whole epoch of per-sample steps of a tiny two-layer network in one loop (the
+    /// same steps as [`FastStepper::step`] makes one at a time); `None` otherwise.
+    fn epoch(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        batch_size: usize,
+        total: &mut f64,
+    ) -> Option<EpochRun<'_>> {
+        #[cfg(target_arch = "x86_64")]
+        if batch_size == 1 {
+            let (steps, stopped) = self.try_epoch_tiny(net, x, y, lr, total)?;
+            return Some(EpochRun {
+                steps,
+                stopped: stopped.map(|(first, finite)| {
+                    let outcome = Outcome {
+                        losses: self.losses(1),
+                        finite,
+                        detail: None,
+                    };
+                    (first, outcome)
+                }),
+            });
+        }
+        let _ = (net, x, y, lr, batch_size, total);
+        None
     }
 }
 

@@ -1,54 +1,17 @@
 //! The per-sample step of tiny two-layer networks (every width 1…4, e.g. the article's
 //! 2-3-1), compiled for each exact shape.
 
-use ndarray::{Array1, ArrayView2};
+use ndarray::ArrayView2;
 
 use super::small::{backward_layer, forward_layer, mse_layer, BackwardBufs};
 use super::{flat_mut, row_major, row_major_slice, FastStepper, Kernels};
 use crate::nn::network::Network;
 
-impl FastStepper {
-    /// The per-sample step of a tiny two-layer network (every width 1…4), compiled for
-    /// its exact shape ([`tiny_step`]); `None` when the step is not one of those or an
-    /// input is not contiguous. Checked before anything else, because this step is a few
-    /// dozen nanoseconds.
-    #[cfg(target_arch = "x86_64")]
-    #[inline(always)]
-    pub(super) fn try_step_tiny(
-        &mut self,
-        net: &mut Network<f64>,
-        x: ArrayView2<f64>,
-        y: ArrayView2<f64>,
-        lr: f64,
-    ) -> Option<(f64, bool)> {
-        if !self.fma || self.kernels == Kernels::Gemm {
-            return None;
-        }
-        let key = tiny_two_layer_key(net, x.nrows())?;
-        if !net
-            .layers
-            .iter()
-            .all(|l| row_major(&l.w) && (l.b.len() <= 1 || l.b.strides()[0] == 1))
-        {
-            return None;
-        }
-        let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
-        macro_rules! fixed {
-            ($(($n0:literal, $n1:literal, $n2:literal, $key:literal)),*) => {
-                match key {
-                    $($key => {
-                        debug_assert_eq!($key, ($n0 * 5 + $n1) * 5 + $n2);
-                        // SAFETY: the CPU supports FMA (detected in
-                        // `FastStepper::new`).
-                        return Some(unsafe {
-                            tiny_step_fma::<$n0, $n1, $n2>(net, xs, ys, lr, &mut self.losses)
-                        });
-                    })*
-                    _ => {}
-                }
-            };
-        }
-        fixed!(
+/// Runs `$body` with `$n0`, `$n1`, `$n2` the constant widths of the tiny shape `$key`
+/// ([`tiny_two_layer_key`]): `Some(body)`, or `None` for another key.
+macro_rules! tiny_shapes {
+    ($key:expr, |$n0:ident, $n1:ident, $n2:ident| $body:expr) => {
+        tiny_shapes!(@list $key, $n0, $n1, $n2, $body,
             (1, 1, 1, 31),
             (1, 1, 2, 32),
             (1, 1, 3, 33),
@@ -112,9 +75,84 @@ impl FastStepper {
             (4, 4, 1, 121),
             (4, 4, 2, 122),
             (4, 4, 3, 123),
-            (4, 4, 4, 124)
-        );
-        None
+            (4, 4, 4, 124))
+    };
+    (@list $key:expr, $n0:ident, $n1:ident, $n2:ident, $body:expr,
+     $(($a:literal, $b:literal, $c:literal, $k:literal)),*) => {
+        match $key {
+            $($k => {
+                debug_assert_eq!($k, ($a * 5 + $b) * 5 + $c);
+                const $n0: usize = $a;
+                const $n1: usize = $b;
+                const $n2: usize = $c;
+                Some($body)
+            })*
+            _ => None,
+        }
+    };
+}
+
+impl FastStepper {
+    /// The tiny shape's key when this step can take the tiny path: the CPU has FMA, the
+    /// kernels allow it, the network is tiny at this batch size and its parameters are
+    /// contiguous.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn tiny_key(&self, net: &Network<f64>, b: usize) -> Option<usize> {
+        if !self.fma || self.kernels == Kernels::Gemm {
+            return None;
+        }
+        let key = tiny_two_layer_key(net, b)?;
+        net.layers
+            .iter()
+            .all(|l| row_major(&l.w) && (l.b.len() <= 1 || l.b.strides()[0] == 1))
+            .then_some(key)
+    }
+
+    /// The per-sample step of a tiny two-layer network (every width 1…4), compiled for
+    /// its exact shape ([`tiny_step`]); `None` when the step is not one of those or an
+    /// input is not contiguous. Checked before anything else, because this step is a few
+    /// dozen nanoseconds.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) fn try_step_tiny(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+    ) -> Option<(f64, bool)> {
+        let key = self.tiny_key(net, x.nrows())?;
+        let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
+        let losses = flat_mut(&mut self.losses);
+        tiny_shapes!(key, |N0, N1, N2| {
+            // SAFETY: the CPU supports FMA (detected in `FastStepper::new`).
+            unsafe { tiny_epoch_fma::<N0, N1, N2>(net, &xs[..N0], &ys[..N2], lr, losses, None).1 }
+        })
+    }
+
+    /// A whole epoch of per-sample steps of a tiny two-layer network in one loop
+    /// ([`tiny_epoch_fma`]): the steps of [`FastStepper::try_step_tiny`] without the
+    /// training loop's per-step slicing and checks around them. `None` when a step would
+    /// not take the tiny path; else the steps made and accounted into `total`, and the
+    /// row of a step that left a loss or a parameter non-finite (not accounted; its
+    /// loss is in `losses`) with whether its parameters are finite.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn try_epoch_tiny(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        total: &mut f64,
+    ) -> Option<EpochSteps> {
+        let key = self.tiny_key(net, 1)?;
+        let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
+        let losses = flat_mut(&mut self.losses);
+        tiny_shapes!(key, |N0, N1, N2| {
+            // SAFETY: the CPU supports FMA (detected in `FastStepper::new`).
+            unsafe { tiny_epoch_fma::<N0, N1, N2>(net, xs, ys, lr, losses, Some(total)).0 }
+        })
     }
 }
 
@@ -131,17 +169,39 @@ fn tiny_two_layer_key(net: &Network<f64>, b: usize) -> Option<usize> {
     (b == 1 && n1 == n1b && tiny(n0) && tiny(n1) && tiny(n2)).then_some((n0 * 5 + n1) * 5 + n2)
 }
 
-/// [`tiny_step`] compiled with FMA enabled (see [`small_step_fma`]).
+/// The steps an epoch loop made and accounted, and where it stopped (the row of a step
+/// left unaccounted, and whether its parameters are finite).
+type EpochSteps = (usize, Option<(usize, bool)>);
+
+/// Per-sample steps of a tiny network over the rows of `xs (n, N0)`, `ys (n, N2)` (one
+/// row: one step), compiled with FMA enabled (see [`small_step_fma`]). With `total`,
+/// each step's loss is added to it in row order while everything stays finite; the
+/// loop stops after the first step with a non-finite loss or parameter, and returns
+/// the steps accounted and that step's row and parameter finiteness. Also returns the
+/// last step's `(loss, parameters finite)` (for a single step).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
-unsafe fn tiny_step_fma<const N0: usize, const N1: usize, const N2: usize>(
+unsafe fn tiny_epoch_fma<const N0: usize, const N1: usize, const N2: usize>(
     net: &mut Network<f64>,
-    x: &[f64],
-    y: &[f64],
+    xs: &[f64],
+    ys: &[f64],
     lr: f64,
-    losses: &mut Array1<f64>,
-) -> (f64, bool) {
-    tiny_step::<N0, N1, N2>(net, x, y, lr, flat_mut(losses))
+    losses: &mut [f64],
+    mut total: Option<&mut f64>,
+) -> (EpochSteps, (f64, bool)) {
+    let rows = xs.len() / N0;
+    let mut last = (0.0, true);
+    for r in 0..rows {
+        let (x, y) = (&xs[r * N0..][..N0], &ys[r * N2..][..N2]);
+        last = tiny_step::<N0, N1, N2>(net, x, y, lr, losses);
+        if let Some(total) = total.as_deref_mut() {
+            if !(last.1 && losses[0].is_finite()) {
+                return ((r, Some((r, last.1))), last);
+            }
+            *total += losses[0];
+        }
+    }
+    ((rows, None), last)
 }
 
 /// The per-sample step of a two-layer `N0-N1-N2` network: the same kernels as

@@ -104,6 +104,34 @@ pub trait Stepper {
         lr: f64,
         record: bool,
     ) -> Outcome<'_>;
+
+    /// The steps of one epoch in a loop of the stepper's own, for a caller that needs
+    /// no per-step events (the per-sample path of tiny networks, where the loop around a
+    /// step would cost as much as the step). Steps the batches of `batch_size` rows from
+    /// row 0, adding each step's losses to `total` in row order, as [`train`] does; stops
+    /// after a step whose losses or parameters are not all finite, and leaves that step
+    /// to the caller to account (and report). `None`: no such loop for this network or
+    /// batch size.
+    fn epoch(
+        &mut self,
+        _net: &mut Network<f64>,
+        _x: ArrayView2<f64>,
+        _y: ArrayView2<f64>,
+        _lr: f64,
+        _batch_size: usize,
+        _total: &mut f64,
+    ) -> Option<EpochRun<'_>> {
+        None
+    }
+}
+
+/// How far [`Stepper::epoch`] went.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochRun<'a> {
+    /// Steps made and accounted.
+    pub steps: usize,
+    /// The step it stopped after, not accounted: its first row and its outcome.
+    pub stopped: Option<(usize, Outcome<'a>)>,
 }
 
 /// The reference stepper: [`Network::train_step`], the math of `nn/` as written.
@@ -161,15 +189,27 @@ pub trait Observer {
     fn wants_detail(&self) -> bool {
         false
     }
+    /// Whether [`Observer::step`] is to be called (when not, a stepper may run an
+    /// epoch's steps in a loop of its own, [`Stepper::epoch`]).
+    fn wants_steps(&self) -> bool {
+        true
+    }
 }
 
 /// An observer that ignores everything.
-impl Observer for () {}
+impl Observer for () {
+    fn wants_steps(&self) -> bool {
+        false
+    }
+}
 
 /// A closure `FnMut(epoch, total_loss)` observes epoch ends.
 impl<F: FnMut(usize, f64)> Observer for F {
     fn epoch_end(&mut self, epoch: usize, total_loss: f64) {
         self(epoch, total_loss)
+    }
+    fn wants_steps(&self) -> bool {
+        false
     }
 }
 
@@ -189,9 +229,22 @@ pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
     let n = x.nrows();
     let mut epoch_losses = Vec::with_capacity(config.epochs);
     let mut index = 0;
+    let fused = !observer.wants_steps();
     for epoch in 0..config.epochs {
         let mut total = 0.0;
-        for first in (0..n).step_by(config.batch_size) {
+        let mut start = 0;
+        if fused {
+            if let Some(run) = stepper.epoch(net, x, y, config.lr, config.batch_size, &mut total) {
+                index += run.steps;
+                start = run.steps * config.batch_size;
+                if let Some((first, out)) = run.stopped {
+                    account_batch(epoch, first, out.losses, &mut total, out.finite, net)?;
+                    index += 1;
+                    start = first + config.batch_size;
+                }
+            }
+        }
+        for first in (start..n).step_by(config.batch_size) {
             let last = (first + config.batch_size).min(n);
             let (xb, yb) = (x.slice(s![first..last, ..]), y.slice(s![first..last, ..]));
             let out = stepper.step(net, xb, yb, config.lr, observer.wants_detail());

@@ -62,7 +62,13 @@ pub fn step_from(spec: &Spec, variant: Variant, before: &Network<f64>, s: usize)
         spec.y.slice(s![rows.clone(), ..]),
     );
     let mut net = before.clone();
-    let (fwd, losses, grads) = bugs::train_step(&mut net, x, y, spec.lr, variant, true);
+    // The reference itself on the exact kernels (same bits, fast at scale); a variant
+    // by its own composition of the `nn/` pieces.
+    let (fwd, losses, grads) = if variant.is_reference() {
+        crate::engine::record::train_step(&mut net, x, y, spec.lr, rayon::current_num_threads())
+    } else {
+        bugs::train_step(&mut net, x, y, spec.lr, variant, true)
+    };
     StepRecord::new((s, epoch, rows.start), &fwd, losses.view(), &grads, &net)
 }
 

@@ -54,7 +54,7 @@ pub fn check_network(
                 epochs: epoch - trained,
                 ..spec.train_config()
             };
-            run::train_network(&mut net, spec, cfg, Engine::Reference, &mut ())?;
+            run::train_network(&mut net, spec, cfg, Engine::exact(), &mut ())?;
             trained = epoch;
         }
         if let Some(what) = net.first_non_finite() {

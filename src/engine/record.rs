@@ -1,0 +1,114 @@
+//! A recorded step on the exact kernels: [`crate::nn::network::Network::train_step`]
+//! (with `∂L̄/∂X`), the same arithmetic and so the same bits, with its three products —
+//! `Z = X·Wᵀ + b`, `dW = dZᵀ·X`, `dX = dZ·W` — on the vectorised exact kernels
+//! ([`super::exact`]). Everything of size `B × out` or smaller (activations, the loss
+//! and its derivative, `dZ`, `db`, the update) is the `nn/` code itself.
+//!
+//! Used where a step's forward pass and gradients are kept: the traced steps of
+//! `export` and `compare` ([`super::FastStepper`] with [`super::Kernels::Reference`]) and
+//! `compare`'s re-anchored steps. It allocates its outputs (they are returned).
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use super::exact;
+use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
+use crate::nn::network::{Forward, Gradients, Network};
+
+/// A matrix's elements in row-major order (copied only when the view is not).
+fn row_major<'a>(a: ArrayView2<'a, f64>) -> std::borrow::Cow<'a, [f64]> {
+    match a.to_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
+/// The layer's forward pass: [`Dense::forward`] with the affine product on the exact
+/// kernel. `x (B, in)` → `Z, A (B, out)`.
+fn forward(layer: &Dense<f64>, x: ArrayView2<f64>, threads: usize) -> DenseOutput<f64> {
+    let (b, n) = x.dim();
+    let out = layer.outputs();
+    let w = row_major(layer.w.view());
+    let bias = layer.b.to_vec();
+    let x = row_major(x);
+    let mut xt = vec![0.0; n * b];
+    let mut z = vec![0.0; b * out];
+    exact::affine((b, out, n), &w, &bias, &x, &mut xt, &mut z, threads);
+    let z = Array2::from_shape_vec((b, out), z).expect("b·out values");
+    let act = layer.activation;
+    let a = z.mapv(|v| act.apply(v));
+    DenseOutput { z, a }
+}
+
+/// The layer's backward pass ([`Dense::backward`] with `dX`): `dZ` and `db` by the
+/// `nn/` code, `dW` and `dX` on the exact kernels.
+fn backward(
+    layer: &Dense<f64>,
+    x: ArrayView2<f64>,
+    out: &DenseOutput<f64>,
+    da: ArrayView2<f64>,
+    threads: usize,
+) -> DenseGrad {
+    let (b, n) = x.dim();
+    let m = layer.outputs();
+    let dz = layer.grad_z(out, da);
+    let db: Array1<f64> = Dense::grad_b(dz.view());
+    let dz_flat = row_major(dz.view()).into_owned();
+    let x = row_major(x);
+    let mut dw = vec![0.0; m * n];
+    exact::grad_weights((b, m, n), &dz_flat, &x, &mut dw, threads);
+    let w = row_major(layer.w.view());
+    let mut dx = vec![0.0; b * n];
+    exact::grad_input((b, m, n), &dz_flat, &w, &mut dx, threads);
+    DenseGrad {
+        dw: Array2::from_shape_vec((m, n), dw).expect("out·in values"),
+        dz,
+        db,
+        dx: Some(Array2::from_shape_vec((b, n), dx).expect("b·in values")),
+    }
+}
+
+/// One training step with its record, the bits of `net.train_step(x, y, lr, true)`:
+/// the forward pass, each sample's loss, the gradients of the batch mean (layer 0's
+/// `dX` included); `net` is updated.
+pub fn train_step(
+    net: &mut Network<f64>,
+    x: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    lr: f64,
+    threads: usize,
+) -> (Forward<f64>, Array1<f64>, Gradients) {
+    let mut layers: Vec<DenseOutput<f64>> = Vec::with_capacity(net.layers.len());
+    for (k, layer) in net.layers.iter().enumerate() {
+        let input = if k == 0 { x } else { layers[k - 1].a.view() };
+        let out = forward(layer, input, threads);
+        layers.push(out);
+    }
+    let fwd = Forward {
+        input: x.to_owned(),
+        layers,
+    };
+    let losses = net.sample_losses(&fwd, y);
+    let d_output = net.loss.batch_derivative(fwd.output(), y);
+    let mut grads: Vec<DenseGrad> = Vec::with_capacity(net.layers.len());
+    let mut da = d_output.clone();
+    for (k, layer) in net.layers.iter().enumerate().rev() {
+        let g = backward(
+            layer,
+            fwd.layer_input(k),
+            &fwd.layers[k],
+            da.view(),
+            threads,
+        );
+        if let Some(dx) = &g.dx {
+            da = dx.clone();
+        }
+        grads.push(g);
+    }
+    grads.reverse();
+    let grads = Gradients {
+        d_output,
+        layers: grads,
+    };
+    net.apply_update(&grads, lr);
+    (fwd, losses, grads)
+}
