@@ -186,6 +186,7 @@ fn random_networks_backprop_matches_dual_and_fd() {
             bug: None,
             config: CheckConfig::default(),
             sample_seed: 0,
+            batches: None,
         };
         let mut result = check_network(&spec, &opts(&at_epochs), &|_| {});
         if matches!(result, Err(Error::Diverged { .. })) && at_epochs != [0] {

@@ -197,3 +197,50 @@ fn a_check_point_with_an_infinite_loss_is_refused_not_verified() {
     assert!(!stdout(&o).contains("verified"));
     std::fs::remove_dir_all(p.parent().unwrap()).ok();
 }
+
+/// The sampled and directional modes check at most 8 batches of an epoch, evenly spread
+/// (the first and the partial last one included) and say so; `--batches K` sets the
+/// number in any mode; the exhaustive mode checks every batch by default.
+#[test]
+fn sampled_modes_check_a_spread_of_batches_and_say_so() {
+    // 21 samples in batches of 2: 11 batches, the last one of a single sample.
+    let x: Vec<String> = (0..21)
+        .map(|i| format!("[{}, {}]", i % 5, (i * 3) % 7))
+        .collect();
+    let y: Vec<String> = (0..21).map(|i| format!("{}", i % 4)).collect();
+    let spec = temp_spec(
+        "batches",
+        &format!(
+            r#"{{"sizes": [2, 3, 1], "activations": ["tanh", "identity"], "x": [{}], "y": [{}], "batch_size": 2}}"#,
+            x.join(","),
+            y.join(",")
+        ),
+    );
+    let spec = spec.to_str().unwrap();
+    let json = |args: &[&str]| {
+        let mut all = vec!["--model", spec, "--format", "json"];
+        all.extend_from_slice(args);
+        let o = run(&all);
+        assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        (
+            v["batches"].as_u64().unwrap(),
+            v["epoch_batches"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(json(&["--mode", "sampled"]), (8, 11));
+    assert_eq!(json(&["--mode", "directional"]), (8, 11));
+    assert_eq!(json(&[]), (11, 11));
+    assert_eq!(json(&["--batches", "3"]), (3, 11));
+    assert_eq!(json(&["--mode", "sampled", "--batches", "50"]), (11, 11));
+    let o = run(&["--model", spec, "--mode", "sampled"]);
+    let out = stdout(&o);
+    assert!(out.contains("8 of 11 (evenly spread) batch(es)"), "{out}");
+    let o = run(&["--model", spec, "--batches", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--batches") && stderr(&o).contains("≥ 1"),
+        "{}",
+        stderr(&o)
+    );
+}

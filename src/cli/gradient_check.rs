@@ -48,6 +48,11 @@ pub struct GradientCheckArgs {
     /// Seed for the sampled coordinates and directions.
     #[arg(long, default_value_t = 0)]
     pub check_seed: u32,
+    /// Batches of each checked epoch to check, evenly spread (first and last included)
+    /// [default: every batch in exhaustive mode, at most 8 in the sampled and
+    /// directional modes].
+    #[arg(long, value_name = "K")]
+    pub batches: Option<usize>,
     /// Relative tolerance of backprop vs the dual oracle.
     #[arg(long, default_value_t = 1e-10, allow_negative_numbers = true)]
     pub rtol: f64,
@@ -129,6 +134,7 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
         bug,
         config,
         sample_seed: args.check_seed,
+        batches: args.batches,
     };
     let planned = planned_checks(&spec, &opts);
     // A bar only for long checks, on a terminal, in text mode (≈ 20k checks take ~1 s).

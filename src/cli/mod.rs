@@ -127,6 +127,7 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
         "NetworkCheckOptions.mode.directions" => "--directions",
         "NetworkCheckOptions.at_epochs" => "--at-epochs",
         "NetworkCheckOptions.mode" => "--mode",
+        "NetworkCheckOptions.batches" => "--batches",
         "ExportOptions.out" => "--out",
         "export_cases.out" => "--export-cases",
         "trace_steps" => "--trace-steps",

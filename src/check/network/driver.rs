@@ -143,6 +143,7 @@ pub fn check_network(
     Ok(NetworkReport {
         tensors: grads_reports,
         batches: plan.batches.len(),
+        epoch_batches: plan.epoch_batches,
         batch_size: plan.batch_size,
         options: NetworkCheckOptions {
             at_epochs: plan.points,

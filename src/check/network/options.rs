@@ -47,7 +47,17 @@ pub struct NetworkCheckOptions {
     pub config: CheckConfig,
     /// Seed for the sampled coordinates and directions.
     pub sample_seed: u32,
+    /// How many batches of each checked epoch to check, evenly spread over it (the
+    /// first and the last included). `None`: every batch in the exhaustive mode, at
+    /// most [`SAMPLED_BATCHES`] in the sampled and directional modes.
+    pub batches: Option<usize>,
 }
+
+/// The batches the sampled and directional modes check by default: at most this many,
+/// evenly spread over the epoch (a sample of the data as the coordinates are a sample
+/// of the tensors; every batch of a large data set would cost as much as an exhaustive
+/// check of a small one).
+pub const SAMPLED_BATCHES: usize = 8;
 
 impl Default for NetworkCheckOptions {
     fn default() -> Self {
@@ -58,6 +68,7 @@ impl Default for NetworkCheckOptions {
             bug: None,
             config: CheckConfig::default(),
             sample_seed: 0,
+            batches: None,
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
+use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor, SAMPLED_BATCHES};
 use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::io::MAX_BYTES;
@@ -23,8 +23,10 @@ pub struct Plan {
     pub points: Vec<usize>,
     /// Samples per checked batch.
     pub batch_size: usize,
-    /// The batches, as row ranges of the data, in order.
+    /// The batches checked, as row ranges of the data, in order.
     pub batches: Vec<Range<usize>>,
+    /// The batches in an epoch (all of them, checked or not).
+    pub epoch_batches: usize,
     /// The tensors checked at every batch: `W`, `b` of each layer, then `X`.
     pub tensors: Vec<Tensor>,
     /// Which coordinates of each tensor.
@@ -74,14 +76,28 @@ impl Plan {
             ));
         }
         let n = spec.x.nrows();
-        let batches = (0..n)
+        let all: Vec<Range<usize>> = (0..n)
             .step_by(batch_size)
             .map(|first| first..(first + batch_size).min(n))
             .collect();
+        let keep = match (opts.batches, opts.mode) {
+            (Some(0), _) => {
+                return Err(Error::invalid(
+                    "NetworkCheckOptions.batches",
+                    "must be ≥ 1, got 0",
+                ))
+            }
+            (Some(k), _) => k,
+            (None, Mode::Exhaustive) => all.len(),
+            (None, _) => SAMPLED_BATCHES,
+        };
+        let epoch_batches = all.len();
+        let batches = spread(all, keep);
         let plan = Plan {
             points,
             batch_size,
             batches,
+            epoch_batches,
             tensors: Tensor::all(spec.sizes.len() - 1),
             mode: opts.mode,
         };
@@ -217,8 +233,51 @@ impl Plan {
     }
 }
 
+/// `keep` of the `batches`, evenly spread: indices `round(i·(m − 1)/(keep − 1))` for
+/// `i = 0 … keep − 1` (the first and the last included); all of them when
+/// `keep ≥ m`, the first alone when `keep = 1`.
+fn spread(batches: Vec<Range<usize>>, keep: usize) -> Vec<Range<usize>> {
+    let m = batches.len();
+    if keep >= m {
+        return batches;
+    }
+    if keep <= 1 {
+        return batches.into_iter().take(1).collect();
+    }
+    let picked: Vec<usize> = (0..keep)
+        .map(|i| (i * (m - 1) + (keep - 1) / 2) / (keep - 1))
+        .collect();
+    batches
+        .into_iter()
+        .enumerate()
+        .filter(|(j, _)| picked.binary_search(j).is_ok())
+        .map(|(_, b)| b)
+        .collect()
+}
+
 /// The number of gradient element checks [`check_network`](super::driver::check_network) will
 /// do (for progress bars); 0 when the options are invalid (the check then fails).
 pub fn planned_checks(spec: &Spec, opts: &NetworkCheckOptions) -> u64 {
     Plan::new(spec, opts).map_or(0, |p| p.checks(&spec.sizes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spread keeps the first and the last batch, in order, without repeats.
+    #[test]
+    fn spread_batches_keep_the_ends_evenly() {
+        let b = |m: usize| (0..m).map(|i| i..i + 1).collect::<Vec<_>>();
+        let starts = |v: Vec<Range<usize>>| v.into_iter().map(|r| r.start).collect::<Vec<_>>();
+        assert_eq!(
+            starts(spread(b(157), 8)),
+            [0, 22, 45, 67, 89, 111, 134, 156]
+        );
+        assert_eq!(starts(spread(b(10), 3)), [0, 5, 9]);
+        assert_eq!(starts(spread(b(9), 2)), [0, 8]);
+        assert_eq!(starts(spread(b(4), 8)), [0, 1, 2, 3]);
+        assert_eq!(starts(spread(b(5), 1)), [0]);
+        assert_eq!(starts(spread(b(3), 3)), [0, 1, 2]);
+    }
 }

@@ -14,8 +14,10 @@ pub struct NetworkReport {
     pub options: NetworkCheckOptions,
     /// The batch size used.
     pub batch_size: usize,
-    /// Batches per point.
+    /// Batches checked per point.
     pub batches: usize,
+    /// Batches in an epoch (more than `batches` when only some are checked).
+    pub epoch_batches: usize,
     /// The network's sizes.
     pub sizes: Vec<usize>,
     /// The network's activations.
@@ -40,8 +42,13 @@ impl NetworkReport {
             .bug
             .map(|b| format!(", injected bug: {}", b.name()))
             .unwrap_or_default();
+        let of = if self.batches < self.epoch_batches {
+            format!(" of {} (evenly spread)", self.epoch_batches)
+        } else {
+            String::new()
+        };
         format!(
-            "gradient check of {} ({} mode) at epochs {:?}, {} batch(es) of up to {} sample(s){bug}",
+            "gradient check of {} ({} mode) at epochs {:?}, {}{of} batch(es) of up to {} sample(s){bug}",
             sizes.join("-"),
             self.options.mode.name(),
             self.options.at_epochs,
@@ -109,6 +116,7 @@ impl NetworkReport {
             "at_epochs": self.options.at_epochs,
             "batch_size": self.batch_size,
             "batches": self.batches,
+            "epoch_batches": self.epoch_batches,
             "injected_bug": self.options.bug.map(|b| b.name()),
             "tolerances": {
                 "dual": {"rtol": self.options.config.dual.rtol, "atol": self.options.config.dual.atol},
