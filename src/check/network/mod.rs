@@ -18,8 +18,10 @@
 //! Files: [`options`] says what to check; [`plan`] validates the options and lays out
 //! the points, batches and tensors to check ([`driver`] walks it; progress bars count
 //! from it); [`probe`] is the
-//! probe engine of one batch (both oracles); [`update`] checks a training step;
-//! [`report`] renders the result.
+//! probe engine of one batch (both oracles); [`cache`] runs its coordinate probes on
+//! the batch's cache laid out for [`lanes`], the exact kernels that compute
+//! [`kernels::affine`](crate::nn::kernels::affine)'s bits in vector lanes (pinned to it
+//! by tests); [`update`] checks a training step; [`report`] renders the result.
 //!
 //! ```
 //! use backprop_oracle::check::bugs::Bug;
@@ -34,7 +36,9 @@
 //! assert_eq!(report.failed()[0].name, "layers[0].W");
 //! ```
 
+pub mod cache;
 pub mod driver;
+pub mod lanes;
 pub mod options;
 pub mod plan;
 pub mod probe;

@@ -173,14 +173,21 @@ impl Plan {
         // f64 network, its dual lift (16 B a number), the updated copy, the gradients,
         // and the reference stepper's own step while training to a point.
         let mut network = params * (8 + 16 + 8 + 8 + 16) + 8 * largest;
-        // Directional probes copy the probed layer, in f64 and as dual numbers.
-        if let Mode::Directional { .. } = self.mode {
-            network += t * 24 * largest;
+        // Directional probes copy the probed layer, in f64 and as dual numbers;
+        // coordinate probes of the inputs use every `Wᵀ`, in f64 and as dual numbers
+        // (up to 24 B a weight: `cache::LaneCache::weights_transposed`).
+        match self.mode {
+            Mode::Directional { .. } => network += t * 24 * largest,
+            _ => network += params * 24,
         }
         // Forward caches (Z, A), their dual lift, gradients (dZ, dX), the training
         // stepper's caches; each probe in flight: a layer's activations and the layers
-        // above, as f64 and dual numbers.
-        let batch = b * widths * 8 * 10 + t * (b * widths * 96 + 24 * widest);
+        // above, as f64 and dual numbers. The coordinate probes' transposed caches
+        // (`cache::LaneCache`) and each worker's scratch (`cache::Scratch`), f64 and dual.
+        let batch = b * widths * 8 * 10
+            + t * (b * widths * 96 + 24 * widest)
+            + b * widths * 24
+            + t * 24 * (2 * b * widths + 2 * widths + (b + 1) * (widest + 1));
         let directions = match self.mode {
             Mode::Directional { .. } => {
                 let chunk = self.chunk(&[largest as usize]) as u128;

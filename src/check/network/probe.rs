@@ -2,19 +2,22 @@
 //!
 //! A parameter in row `i` of layer `k` moves only column `i` of `Z_k`, so a
 //! coordinate's dual or f64 probe starts from the cached activations below layer `k`,
-//! recomputes that column with [`Dense::forward`] on the one-row layer, and runs the
-//! layers above ([`Network::forward_from`]).
+//! recomputes that column with [`Dense::forward`](crate::nn::dense::Dense::forward) on
+//! the one-row layer, and runs the layers above ([`Network::forward_from`]). Coordinate
+//! probes compute exactly those numbers on the batch's [`LaneCache`] (vector lanes, one
+//! [`Scratch`] per worker, nothing allocated per probe); directions run the layer's own
+//! forward.
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2};
 use num_dual::Dual64;
 use rayon::prelude::*;
 
 use crate::check::config::CheckConfig;
 use crate::check::finite_diff::Kink;
 use crate::check::finite_diff::{self, Probe};
+use crate::check::network::cache::{LaneCache, Scratch};
 use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
 use crate::check::triage::ElementCheck;
-use crate::nn::dense::{Dense, DenseOutput};
 use crate::nn::network::{Forward, Network};
 use crate::rng::RandomState;
 use crate::scalar::Scalar;
@@ -70,6 +73,15 @@ pub struct BatchCtx<'a> {
     fwd: Forward<f64>,
     /// `lifted[0] = X`, `lifted[k + 1] = A_k`, as dual numbers with zero derivative.
     lifted: Vec<Array2<Dual64>>,
+    /// The coordinate probes' caches (f64 and dual), in the lane kernels' layout.
+    lanes: LaneCache<'a, f64>,
+    lanes_dual: LaneCache<'a, Dual64>,
+}
+
+/// A worker's working memory for coordinate probes, f64 and dual.
+struct Workspace {
+    f: Scratch<f64>,
+    d: Scratch<Dual64>,
 }
 
 impl<'a> BatchCtx<'a> {
@@ -83,17 +95,24 @@ impl<'a> BatchCtx<'a> {
     ) -> Self {
         let mut lifted = vec![fwd.input.mapv(Dual64::from)];
         lifted.extend(fwd.layers.iter().map(|l| l.a.mapv(Dual64::from)));
+        let lanes = LaneCache::new(net, &fwd);
+        let lanes_dual = LaneCache::new(net_dual, &fwd);
         BatchCtx {
             net,
             net_dual,
             y,
             fwd,
             lifted,
+            lanes,
+            lanes_dual,
         }
     }
 
-    fn base_a(&self, k: usize) -> &Array2<f64> {
-        &self.fwd.layers[k].a
+    fn workspace(&self) -> Workspace {
+        Workspace {
+            f: self.lanes.scratch(),
+            d: self.lanes_dual.scratch(),
+        }
     }
 
     /// Element checks of one tensor, in coordinate (or direction) order, handed to
@@ -114,26 +133,35 @@ impl<'a> BatchCtx<'a> {
         let size: usize = shape.iter().product();
         let chunk = chunk.max(1);
         let cfg = &opts.config;
+        if t == Tensor::X && !matches!(opts.mode, Mode::Directional { .. }) {
+            // Made once here rather than by the first probe of each worker.
+            self.lanes.weights_transposed();
+            self.lanes_dual.weights_transposed();
+        }
         let run = |probes: Vec<ProbeKind>, first: usize| -> Vec<(ProbeKind, ElementCheck)> {
             probes
                 .into_par_iter()
                 .enumerate()
-                .map(|(d, p)| {
-                    let e = match &p {
-                        ProbeKind::Coord(idx) => {
-                            self.check_coord(t, idx, claimed[idx.as_slice()], cfg)
-                        }
-                        ProbeKind::Direction(v) => {
-                            let claimed_dir: f64 =
-                                claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
-                            let mut e = self.check_direction(t, v, claimed_dir, cfg);
-                            e.index = vec![first + d];
-                            e
-                        }
-                    };
-                    progress(1);
-                    (p, e)
-                })
+                .map_init(
+                    || None,
+                    |ws: &mut Option<Workspace>, (d, p)| {
+                        let e = match &p {
+                            ProbeKind::Coord(idx) => {
+                                let ws = ws.get_or_insert_with(|| self.workspace());
+                                self.check_coord(t, idx, claimed[idx.as_slice()], cfg, ws)
+                            }
+                            ProbeKind::Direction(v) => {
+                                let claimed_dir: f64 =
+                                    claimed.iter().zip(v.iter()).map(|(g, v)| g * v).sum();
+                                let mut e = self.check_direction(t, v, claimed_dir, cfg);
+                                e.index = vec![first + d];
+                                e
+                            }
+                        };
+                        progress(1);
+                        (p, e)
+                    },
+                )
                 .collect()
         };
         match opts.mode {
@@ -182,84 +210,43 @@ impl<'a> BatchCtx<'a> {
         }
     }
 
-    /// `L̄` with row `i` of layer `k` replaced by `(w_row, b_i)`, generic over the
-    /// scalar: column `i` of `Z_k` from the one-row layer's own forward, then the layers
-    /// above. Returns the loss, the one-row output and the upper layers' forward.
-    #[allow(clippy::too_many_arguments)] // one probe = row, its inputs and the cache
-    fn row_probe<T: Scalar>(
-        &self,
-        net: &Network<T>,
-        k: usize,
-        i: usize,
-        w_row: Array1<T>,
-        b_i: T,
-        input: ArrayView2<T>,
-        base_a: &Array2<T>,
-    ) -> (T, DenseOutput<T>, Forward<T>) {
-        let row = Dense {
-            w: w_row.insert_axis(Axis(0)),
-            b: Array1::from_elem(1, b_i),
-            activation: net.layers[k].activation,
-        };
-        let out = row.forward(input);
-        let mut a_k = base_a.clone();
-        a_k.column_mut(i).assign(&out.a.column(0));
-        let (loss, tail) = loss_above(net, k, a_k.view(), self.y);
-        (loss, out, tail)
-    }
-
+    /// One coordinate's element check: the dual probe, then the f64 probes of the
+    /// finite differences, all on the lane caches (see [`LaneCache`]).
     fn check_coord(
         &self,
         t: Tensor,
         idx: &[usize],
         claimed: f64,
         cfg: &CheckConfig,
+        ws: &mut Workspace,
     ) -> ElementCheck {
+        let Workspace { f: sf, d: sd } = ws;
         let (dual, theta, mut probe): (f64, f64, Box<dyn FnMut(f64) -> Probe + '_>) = match t {
             Tensor::W(k) | Tensor::B(k) => {
                 let (i, j) = (idx[0], idx.get(1).copied());
-                let lw = &self.net_dual.layers[k];
-                let mut w_row = lw.w.row(i).to_owned();
-                let mut b_i = lw.b[i];
+                // The dual probe: the row with ε = 1 on the probed parameter.
+                self.lanes_dual.load_weights_row(k, i, sd);
+                let mut b_i = self.net_dual.layers[k].b[i];
                 match j {
-                    Some(j) => w_row[j].eps = 1.0,
+                    Some(j) => sd.row[j].eps = 1.0,
                     None => b_i.eps = 1.0,
                 }
-                let dual = self
-                    .row_probe(
-                        self.net_dual,
-                        k,
-                        i,
-                        w_row,
-                        b_i,
-                        self.lifted[k].view(),
-                        &self.lifted[k + 1],
-                    )
-                    .0
-                    .eps;
+                let dual = self.lanes_dual.row_loss(k, i, b_i, self.y, sd).eps;
                 let layer = &self.net.layers[k];
                 let theta = j.map_or(layer.b[i], |j| layer.w[[i, j]]);
                 let probe = move |delta: f64| {
-                    let mut w_row = layer.w.row(i).to_owned();
+                    self.lanes.load_weights_row(k, i, sf);
                     let mut b_i = layer.b[i];
                     match j {
-                        Some(j) => w_row[j] = theta + delta,
+                        Some(j) => sf.row[j] = theta + delta,
                         None => b_i = theta + delta,
                     }
-                    let (loss, out, tail) = self.row_probe(
-                        self.net,
-                        k,
-                        i,
-                        w_row,
-                        b_i,
-                        self.fwd.layer_input(k),
-                        self.base_a(k),
-                    );
+                    let loss = self.lanes.row_loss(k, i, b_i, self.y, sf);
                     let zk = self.fwd.layers[k].z.slice(s![.., i..i + 1]);
-                    let kink = nearest(
-                        self.flips(k, zk, out.z.view(), i, 0),
-                        self.tail_flips(k, &tail),
-                    );
+                    let tail = (k + 1..self.net.layers.len())
+                        .map(|m| self.flips(m, self.fwd.layers[m].z.view(), sf.tail_z(m), 0, 0))
+                        .fold(None, nearest);
+                    let kink = nearest(self.flips(k, zk, sf.row_z(), i, 0), tail);
                     Probe { value: loss, kink }
                 };
                 (dual, theta, Box::new(probe))
@@ -267,22 +254,21 @@ impl<'a> BatchCtx<'a> {
             Tensor::X => {
                 let (r, j) = (idx[0], idx[1]);
                 let batch = self.fwd.input.nrows() as f64;
-                let mut x_row = self.lifted[0].slice(s![r..r + 1, ..]).to_owned();
-                x_row[[0, j]].eps = 1.0;
                 let y_r = self.y.slice(s![r..r + 1, ..]);
-                let dual = self.net_dual.mean_loss(x_row.view(), y_r).eps / batch;
+                self.lanes_dual.load_sample(r, sd);
+                sd.row[j].eps = 1.0;
+                let dual = self.lanes_dual.sample_loss(y_r, sd).eps / batch;
                 let theta = self.fwd.input[[r, j]];
                 let probe = move |delta: f64| {
-                    let mut x_row = self.fwd.input.slice(s![r..r + 1, ..]).to_owned();
-                    x_row[[0, j]] = theta + delta;
-                    let f = self.net.forward(x_row.view());
-                    let loss = self.net.mean_loss_of(f.output(), y_r) / batch;
+                    self.lanes.load_sample(r, sf);
+                    sf.row[j] = theta + delta;
+                    let loss = self.lanes.sample_loss(y_r, sf) / batch;
                     let kink = (0..self.net.layers.len())
                         .map(|m| {
                             self.flips(
                                 m,
                                 self.fwd.layers[m].z.slice(s![r..r + 1, ..]),
-                                f.layers[m].z.view(),
+                                sf.sample_z(m),
                                 0,
                                 r,
                             )

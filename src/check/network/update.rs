@@ -18,14 +18,15 @@ pub fn update_check(
     lr: f64,
     cfg: &CheckConfig,
 ) -> ElementCheck {
-    let params = |net: &Network<f64>| -> ndarray::ArrayD<f64> {
+    // Views, not copies: this runs once per element check.
+    fn params(net: &Network<f64>, t: Tensor) -> ndarray::ArrayViewD<'_, f64> {
         match t {
-            Tensor::W(k) => net.layers[k].w.clone().into_dyn(),
-            Tensor::B(k) => net.layers[k].b.clone().into_dyn(),
+            Tensor::W(k) => net.layers[k].w.view().into_dyn(),
+            Tensor::B(k) => net.layers[k].b.view().into_dyn(),
             Tensor::X => unreachable!("inputs are not updated"),
         }
-    };
-    let (p0, p1) = (params(before), params(after));
+    }
+    let (p0, p1) = (params(before, t), params(after, t));
     let ulp = |x: f64| 4.0 * f64::EPSILON * x.abs();
     let (moved, expected, tol, index) = match probe {
         ProbeKind::Coord(idx) => {
