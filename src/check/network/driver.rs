@@ -92,7 +92,15 @@ pub fn check_network(
             let grads = bugs::backward(&net, &fwd, yb, true, opts.bug);
             let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
             let mut after = net.clone();
-            bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
+            match opts.bug {
+                // `Network::train_step` is this forward, this backward, then
+                // `apply_update`: the update from the gradients at hand is its result, bit
+                // for bit, without computing the forward and backward passes again.
+                None => after.apply_update(&grads, spec.lr),
+                Some(_) => {
+                    bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
+                }
+            }
             for (ti, &t) in plan.tensors.iter().enumerate() {
                 let shape = t.shape(&spec.sizes, last - first);
                 let report = &mut grads_reports[ti];
