@@ -30,16 +30,17 @@
 
 use std::sync::OnceLock;
 
-/// The instruction set the kernels run with.
+/// The instruction set the kernels run with (also the gradient checker's probe
+/// kernels', `crate::check::network::lanes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
+pub(crate) enum Isa {
     Avx512,
     Avx2,
     Plain,
 }
 
 /// The best instruction set of this CPU (detected once).
-fn isa() -> Isa {
+pub(crate) fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]

@@ -27,7 +27,7 @@
 //! all three (an instruction, or libm's `fma`), and Rust never fuses `Dual64`'s separate
 //! multiplications and additions, so the choice changes the speed, never the bits.
 
-use std::sync::OnceLock;
+use crate::engine::exact::{isa, Isa};
 
 use crate::scalar::{Dual64, Scalar};
 
@@ -262,32 +262,6 @@ impl UnitWeights {
     pub fn is_empty(&self) -> bool {
         self.planes.is_empty()
     }
-}
-
-/// The instruction set the kernels run with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Isa {
-    Avx512,
-    Avx2,
-    Plain,
-}
-
-/// The best instruction set of this CPU (detected once).
-fn isa() -> Isa {
-    static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let fma = std::arch::is_x86_feature_detected!("fma");
-            if fma && std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if fma && std::arch::is_x86_feature_detected!("avx2") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Plain
-    })
 }
 
 /// The chain order of `W·x` for a `W (out, n)` with `n ≥ 1`: the first `k`, whether
