@@ -44,8 +44,8 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2};
 
-use crate::nn::network::{Forward, Gradients, Network};
-use crate::nn::sgd::{Detail, EpochRun, Outcome, Stepper};
+use crate::nn::network::Network;
+use crate::nn::sgd::{EpochRun, Outcome, Stepper};
 
 /// Evaluates `$body` with `($b, $out, $n)` bound to compile-time constants when the step
 /// is per-sample (`b = 1`) and the layer is tiny (`out, n ≤ 4`), else to the run-time
@@ -145,8 +145,8 @@ pub struct FastStepper {
     kernels: Kernels,
     threads: usize,
     /// Makes the steps that must be recorded (exact kernels only).
-    /// The last recorded step (made on the exact kernels, [`record`]).
-    recorded: Option<(Forward<f64>, ndarray::Array1<f64>, Gradients)>,
+    /// Makes the recorded steps, on the exact kernels.
+    recorder: record::Recorder,
     /// Whether the CPU has FMA (detected once, in [`FastStepper::new`]).
     fma: bool,
 }
@@ -187,7 +187,7 @@ impl FastStepper {
             losses: Array1::zeros(b),
             kernels,
             threads: threads.max(1),
-            recorded: None,
+            recorder: record::Recorder::new(threads),
             #[cfg(target_arch = "x86_64")]
             fma: std::arch::is_x86_feature_detected!("fma"),
             #[cfg(not(target_arch = "x86_64"))]
@@ -243,14 +243,7 @@ impl Stepper for FastStepper {
         record: bool,
     ) -> Outcome<'_> {
         if record && self.kernels == Kernels::Reference {
-            let step = record::train_step(net, x, y, lr, self.threads);
-            let finite = net.first_non_finite().is_none();
-            let (forward, losses, grads) = self.recorded.insert(step);
-            return Outcome {
-                losses: losses.view(),
-                finite,
-                detail: Some(Detail { forward, grads }),
-            };
+            return self.recorder.step(net, x, y, lr, true);
         }
         let (_, finite) = FastStepper::step(self, net, x, y, lr);
         Outcome {

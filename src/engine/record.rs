@@ -6,13 +6,15 @@
 //!
 //! Used where a step's forward pass and gradients are kept: the traced steps of
 //! `export` and `compare` ([`super::FastStepper`] with [`super::Kernels::Reference`]) and
-//! `compare`'s re-anchored steps. It allocates its outputs (they are returned).
+//! `compare`'s re-anchored steps and its float32 twin ([`Recorder`]). It allocates its
+//! outputs (they are returned).
 
 use ndarray::{Array1, Array2, ArrayView2};
 
 use super::exact;
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
 use crate::nn::network::{Forward, Gradients, Network};
+use crate::nn::sgd::{Detail, Outcome, Stepper};
 
 /// A matrix's elements in row-major order (copied only when the view is not).
 fn row_major<'a>(a: ArrayView2<'a, f64>) -> std::borrow::Cow<'a, [f64]> {
@@ -111,4 +113,112 @@ pub fn train_step(
     };
     net.apply_update(&grads, lr);
     (fwd, losses, grads)
+}
+
+/// A stepper that makes every step with [`train_step`] and keeps its record: the
+/// reference stepper's steps and records (`nn::sgd::Reference`), the same bits, on the
+/// exact kernels.
+#[derive(Debug)]
+pub struct Recorder {
+    threads: usize,
+    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+}
+
+impl Recorder {
+    /// A recorder whose products use `threads` threads (the same bits for any).
+    pub fn new(threads: usize) -> Self {
+        Recorder {
+            threads: threads.max(1),
+            last: None,
+        }
+    }
+}
+
+impl Stepper for Recorder {
+    fn step(
+        &mut self,
+        net: &mut Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+        lr: f64,
+        _record: bool,
+    ) -> Outcome<'_> {
+        let step = train_step(net, x, y, lr, self.threads);
+        let finite = net.first_non_finite().is_none();
+        let (forward, losses, grads) = self.last.insert(step);
+        Outcome {
+            losses: losses.view(),
+            finite,
+            detail: Some(Detail { forward, grads }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::activation::Activation::{Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+    use crate::nn::loss::Loss;
+
+    fn bits(a: &Array2<f64>) -> Vec<u64> {
+        a.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The recorded step is `Network::train_step` bit for bit: forward, losses,
+    /// gradients (with layer 0's `dX`) and the updated parameters, on layers that take
+    /// the vectorised kernels, layers that do not, one-output layers, 1 and 2 threads.
+    #[test]
+    fn the_recorded_step_is_the_reference_step_bit_for_bit() {
+        let shapes: [(&[usize], usize); 3] = [
+            (&[130, 45, 23, 9, 1], 19),
+            (&[3, 4, 2], 5),
+            (&[70, 1, 3], 33),
+        ];
+        let acts = [Relu, Tanh, Sigmoid, LeakyRelu, Identity];
+        for (s, &(sizes, b)) in shapes.iter().enumerate() {
+            let activations: Vec<_> = (0..sizes.len() - 1)
+                .map(|k| acts[(k + s) % acts.len()])
+                .collect();
+            let net = Network::init(sizes, &activations, Loss::Mse, s as u32, 0.3).unwrap();
+            let x = Array2::from_shape_fn((b, sizes[0]), |(r, c)| {
+                ((r * 31 + c * 7) % 17) as f64 / 17.0 - 0.5
+            });
+            let y =
+                Array2::from_shape_fn((b, sizes[sizes.len() - 1]), |(r, c)| ((r + c) % 3) as f64);
+            let mut want_net = net.clone();
+            let (wf, wl, wg) = want_net.train_step(x.view(), y.view(), 0.05, true);
+            for threads in [1, 2] {
+                let mut got_net = net.clone();
+                let (gf, gl, gg) = train_step(&mut got_net, x.view(), y.view(), 0.05, threads);
+                let what = format!("{sizes:?}, {threads} thread(s)");
+                for (w, g) in wf.layers.iter().zip(&gf.layers) {
+                    assert_eq!(bits(&w.z), bits(&g.z), "z, {what}");
+                    assert_eq!(bits(&w.a), bits(&g.a), "a, {what}");
+                }
+                assert_eq!(
+                    wl.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    gl.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "losses, {what}"
+                );
+                assert_eq!(bits(&wg.d_output), bits(&gg.d_output), "d_output, {what}");
+                for (w, g) in wg.layers.iter().zip(&gg.layers) {
+                    assert_eq!(bits(&w.dz), bits(&g.dz), "dz, {what}");
+                    assert_eq!(bits(&w.dw), bits(&g.dw), "dW, {what}");
+                    assert_eq!(
+                        w.db.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        g.db.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "db, {what}"
+                    );
+                    assert_eq!(
+                        w.dx.as_ref().map(bits),
+                        g.dx.as_ref().map(bits),
+                        "dX, {what}"
+                    );
+                }
+                for (w, g) in want_net.layers.iter().zip(&got_net.layers) {
+                    assert_eq!(bits(&w.w), bits(&g.w), "W after, {what}");
+                }
+            }
+        }
+    }
 }

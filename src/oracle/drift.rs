@@ -24,6 +24,7 @@
 use ndarray::{ArrayD, ArrayView2};
 
 use crate::check::bugs::{Buggy, Variant};
+use crate::engine::record::Recorder;
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::nn::network::Network;
@@ -93,7 +94,8 @@ pub fn loss_drift_bound(reference: &[f64], rounded: &[f64], loss_eval: &[f64], u
 /// A stepper whose parameters are rounded to a precision before and after every step,
 /// and which adds up the rounding bound of every step's losses.
 struct Rounded {
-    inner: Buggy,
+    /// The variant's own stepper; the reference's on the exact kernels.
+    inner: Box<dyn Stepper>,
     precision: Precision,
     /// `Σ_r δL_r` of each step so far.
     loss_eval: Vec<f64>,
@@ -160,8 +162,13 @@ pub fn record_rounded(
         sources: Default::default(),
         ..spec.clone()
     };
+    let inner: Box<dyn Stepper> = if variant.is_reference() {
+        Box::new(Recorder::new(rayon::current_num_threads()))
+    } else {
+        Box::new(Buggy::new(variant))
+    };
     let mut stepper = Rounded {
-        inner: Buggy::new(variant),
+        inner,
         precision,
         loss_eval: Vec::new(),
     };
