@@ -72,7 +72,11 @@ fn random_case(i: u32) -> (Spec, Vec<usize>) {
     let y = Array2::from_shape_simple_fn((samples, n_out), || real_in(&mut rng, -2.0, 2.0));
     let init_scale = real_in(&mut rng, 0.3, 1.5);
     let seed = rng.next_u32();
-    let at_epochs = if i % 2 == 0 { vec![0, 2] } else { vec![0] };
+    let at_epochs = if i.is_multiple_of(2) {
+        vec![0, 2]
+    } else {
+        vec![0]
+    };
     let spec = Spec {
         sizes,
         activations,

@@ -562,7 +562,7 @@ fn fuzz_candidates(cases: usize) -> CandidateStats {
 fn npy(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
     let pre = if version == 1 { 10 } else { 12 };
-    while (pre + header.len() + 1) % 64 != 0 {
+    while !(pre + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

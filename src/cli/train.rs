@@ -56,7 +56,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let mut io_result = Ok(());
     let mut progress = Progress::new(spec.epochs, spec.x.nrows());
     let mut on_epoch = |epoch: usize, total: f64| {
-        if text && epoch % every == 0 && io_result.is_ok() {
+        if text && epoch.is_multiple_of(every) && io_result.is_ok() {
             io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}\n"));
         }
         progress.epoch_done(epoch, total);

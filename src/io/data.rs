@@ -108,8 +108,8 @@ pub fn read(
     };
     if let (Some(sha), Some((file, array))) = (&wanted.sha256, known) {
         let same = *sha == file.sha256
-            && wanted.shape.as_ref().map_or(true, |s| *s == file.shape)
-            && wanted.dtype.as_deref().map_or(true, |d| d == file.dtype)
+            && wanted.shape.as_ref().is_none_or(|s| *s == file.shape)
+            && wanted.dtype.as_deref().is_none_or(|d| d == file.dtype)
             && array.ncols() == cols;
         if same {
             let file = DataFile {

@@ -615,7 +615,7 @@ fn central_directory_names(r: &mut dyn Source) -> std::io::Result<Vec<String>> {
         // Zip64: leave the listing to the zip reader (duplicates are then not detected).
         return Ok(Vec::new());
     }
-    if offset.checked_add(size).map_or(true, |end| end > len) || size > MAX_HEADER as u64 * 1024 {
+    if offset.checked_add(size).is_none_or(|end| end > len) || size > MAX_HEADER as u64 * 1024 {
         return Err(invalid("central directory out of bounds"));
     }
     r.seek(SeekFrom::Start(offset))?;
@@ -701,7 +701,7 @@ mod tests {
 
     fn npy(dict: &str, data: &[u8]) -> Vec<u8> {
         let mut header = dict.to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

@@ -479,7 +479,7 @@ fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec
     let fits = |ws: &[ArrayD<f64>], rel: f64| {
         got.iter()
             .zip(ws)
-            .all(|(g, w)| g.map_or(true, |g| close(g, w, rel)))
+            .all(|(g, w)| g.is_none_or(|g| close(g, w, rel)))
             && got.iter().any(Option::is_some)
     };
     let tol = 2.0 * u32_;

@@ -174,7 +174,7 @@ pub fn article_with(key: &str, value: Value) -> String {
 /// bytes, then `data`.
 pub fn npy_versioned(version: u8, dict: &str, data: &[u8]) -> Vec<u8> {
     let mut header = dict.to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
