@@ -18,8 +18,9 @@ use crate::oracle::candidate::Candidate;
 pub const ARTICLE: &str = "article";
 
 /// The default work budget for recomputing a run that a candidate's own header
-/// describes, in parameter-updates × batch rows (see [`run_work`]): about a second of
-/// reference training.
+/// describes, in parameter-updates × batch rows (see [`run_work`]): a bound on what an
+/// untrusted file may ask for (milliseconds to seconds of exact training, depending on
+/// the network's shape); a trusted `--model` has no budget.
 pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
 
 /// The work of recomputing `spec`'s run: every update step changes every parameter
