@@ -20,7 +20,7 @@ use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
 use crate::nn::kernels;
 use crate::nn::loss::Loss;
 use crate::nn::network::{Forward, Gradients, Network};
-use crate::nn::sgd::{Detail, Outcome, Stepper};
+use crate::nn::sgd::{Outcome, Stepper, WholeStep};
 
 /// A classic backprop mistake.
 #[non_exhaustive]
@@ -508,7 +508,7 @@ fn update(layer: &mut Dense<f64>, g: &DenseGrad, lr: f64, bug: Option<Bug>) {
 pub struct Buggy {
     /// The variant.
     pub variant: Variant,
-    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+    last: Option<WholeStep>,
 }
 
 impl Buggy {
@@ -531,13 +531,7 @@ impl Stepper for Buggy {
         record: bool,
     ) -> Outcome<'_> {
         let step = train_step(net, x, y, lr, self.variant, record);
-        let finite = net.first_non_finite().is_none();
-        let (forward, losses, grads) = self.last.insert(step);
-        Outcome {
-            losses: losses.view(),
-            finite,
-            detail: Some(Detail { forward, grads }),
-        }
+        Outcome::kept(&mut self.last, step, net)
     }
 }
 

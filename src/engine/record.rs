@@ -14,7 +14,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use super::exact;
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
 use crate::nn::network::{Forward, Gradients, Network};
-use crate::nn::sgd::{Detail, Outcome, Stepper};
+use crate::nn::sgd::{Outcome, Stepper, WholeStep};
 
 /// A matrix's elements in row-major order (copied only when the view is not).
 fn row_major<'a>(a: ArrayView2<'a, f64>) -> std::borrow::Cow<'a, [f64]> {
@@ -121,7 +121,7 @@ pub fn train_step(
 #[derive(Debug)]
 pub struct Recorder {
     threads: usize,
-    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+    last: Option<WholeStep>,
 }
 
 impl Recorder {
@@ -144,13 +144,7 @@ impl Stepper for Recorder {
         _record: bool,
     ) -> Outcome<'_> {
         let step = train_step(net, x, y, lr, self.threads);
-        let finite = net.first_non_finite().is_none();
-        let (forward, losses, grads) = self.last.insert(step);
-        Outcome {
-            losses: losses.view(),
-            finite,
-            detail: Some(Detail { forward, grads }),
-        }
+        Outcome::kept(&mut self.last, step, net)
     }
 }
 

@@ -137,7 +137,7 @@ pub struct EpochRun<'a> {
 /// The reference stepper: [`Network::train_step`], the math of `nn/` as written.
 #[derive(Debug, Default)]
 pub struct Reference {
-    last: Option<(Forward<f64>, Array1<f64>, Gradients)>,
+    last: Option<WholeStep>,
 }
 
 impl Stepper for Reference {
@@ -150,8 +150,20 @@ impl Stepper for Reference {
         record: bool,
     ) -> Outcome<'_> {
         let step = net.train_step(x, y, lr, record);
+        Outcome::kept(&mut self.last, step, net)
+    }
+}
+
+/// A whole step as [`Network::train_step`] returns it: the forward pass, each sample's
+/// loss, the gradients.
+pub type WholeStep = (Forward<f64>, Array1<f64>, Gradients);
+
+impl<'a> Outcome<'a> {
+    /// The outcome of a step that kept its record in `last` (replacing the one before);
+    /// `net` is the network after the update.
+    pub fn kept(last: &'a mut Option<WholeStep>, step: WholeStep, net: &Network<f64>) -> Self {
         let finite = net.first_non_finite().is_none();
-        let (forward, losses, grads) = self.last.insert(step);
+        let (forward, losses, grads) = last.insert(step);
         Outcome {
             losses: losses.view(),
             finite,
