@@ -57,8 +57,8 @@ pub fn reference_spec(
             .as_ref()
             .map(|v| Spec::from_json_like(v, "candidate.header.spec", Path::new("."), like))
     };
-    match (model, model.is_none().then(|| header_of(None)).flatten()) {
-        (Some(m), _) => {
+    match model {
+        Some(m) => {
             let spec = load_model(m, overrides)?;
             // Data files the model already read (same SHA-256) are not read again.
             if let Some(header) = header_of(Some(&spec)) {
@@ -78,7 +78,10 @@ pub fn reference_spec(
             }
             Ok(spec)
         }
-        (None, Some(header)) => {
+        None => {
+            let Some(header) = header_of(None) else {
+                return Err(no_spec());
+            };
             let spec = header?.with_overrides(overrides)?;
             let work = run_work(&spec);
             if work > max_steps as u128 {
@@ -93,13 +96,17 @@ pub fn reference_spec(
             }
             Ok(spec)
         }
-        (None, None) => Err(Error::invalid(
-            "model",
-            format!(
-                "the candidate has no header.spec, so the spec to compare against is unknown: name the spec file the port ran with (or {ARTICLE:?} for the article's run)"
-            ),
-        )),
     }
+}
+
+/// The error of a candidate without `header.spec` compared without a model.
+fn no_spec() -> Error {
+    Error::invalid(
+        "model",
+        format!(
+            "the candidate has no header.spec, so the spec to compare against is unknown: name the spec file the port ran with (or {ARTICLE:?} for the article's run)"
+        ),
+    )
 }
 
 /// The keys on which two specs differ, each with both values (keys set by overrides

@@ -126,18 +126,29 @@ impl Rows {
         Ok(())
     }
 
-    /// Before an array or object: its separator, on a new line.
-    fn structure<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
-        if let Some(first) = self.pending.take() {
-            if !first {
-                w.write_all(b",")?;
-            }
-            self.newline(w)?;
-            if let Some(top) = self.open.last_mut() {
-                top.any = true;
-            }
+    /// An element's separator (after the first) and new line, in the innermost open
+    /// array or object.
+    fn separate<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        self.newline(w)?;
+        if let Some(top) = self.open.last_mut() {
+            top.any = true;
         }
         Ok(())
+    }
+
+    /// Before an array or object: its separator, on a new line.
+    fn structure<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        match self.pending.take() {
+            Some(first) => self.separate(w, first),
+            None => Ok(()),
+        }
     }
 
     /// Before a scalar: its separator; the first scalar of an array makes it compact.
@@ -258,14 +269,7 @@ impl serde_json::ser::Formatter for Rows {
         w: &mut W,
         first: bool,
     ) -> std::io::Result<()> {
-        if !first {
-            w.write_all(b",")?;
-        }
-        self.newline(w)?;
-        if let Some(top) = self.open.last_mut() {
-            top.any = true;
-        }
-        Ok(())
+        self.separate(w, first)
     }
 
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
