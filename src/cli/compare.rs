@@ -9,11 +9,10 @@ use crate::check::bugs::Conventions;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
-use crate::oracle::candidate::load_candidate;
 use crate::oracle::compare::{compare, CompareOptions};
 use crate::oracle::diagnose::compare_and_diagnose;
 use crate::oracle::precision::Precision;
-use crate::oracle::reference::{reference_spec, DEFAULT_MAX_STEPS};
+use crate::oracle::reference::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
 
 /// The flags that choose the reference's derivative conventions at `z = 0`.
@@ -104,7 +103,6 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         })
         .transpose()?;
     let conventions = args.conventions.conventions(Conventions::default())?;
-    let cand = load_candidate(&args.candidate)?;
     let m = &args.model;
     let overrides = Overrides {
         seed: m.seed,
@@ -113,9 +111,9 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
         batch_size: m.batch_size,
         log_every: None,
     };
-    let spec = reference_spec(
+    let (cand, spec) = load_candidate_and_spec(
+        &args.candidate,
         m.model.as_deref(),
-        &cand,
         &overrides,
         args.max_steps,
         args.trust_model,

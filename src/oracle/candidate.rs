@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ndarray::{ArrayD, Dimension, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 
 use crate::check::bugs::Conventions;
 use crate::error::{Error, Result};
@@ -53,10 +53,11 @@ pub fn load_candidate(path: &Path) -> Result<Candidate> {
         from_json(&crate::io::json::read(path, true)?, &name)?
     };
     for (key, a) in &cand.arrays {
-        if let Some((idx, v)) = a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        if let Some(at) = a.iter().position(|v| !v.is_finite()) {
+            let idx = crate::oracle::unravel(at, a.shape());
             return Err(Error::invalid(
-                format!("{name}: {}", key.describe(idx.slice())),
-                format!("is not finite ({v})"),
+                format!("{name}: {}", key.describe(&idx)),
+                format!("is not finite ({})", a[idx.as_slice()]),
             ));
         }
     }

@@ -49,7 +49,7 @@
 
 use std::collections::BTreeMap;
 
-use ndarray::{ArrayD, Dimension};
+use ndarray::ArrayD;
 
 use crate::check::bugs::{Bug, Conventions, Variant};
 use crate::error::{Error, Result};
@@ -431,8 +431,10 @@ pub fn compare_as(
         }
         cmp.arrays += 1;
         let exact = key.is_integer();
-        for (idx, &g) in got.indexed_iter() {
-            let e = expected[&idx];
+        // A flat walk in row-major order (the index is worked out only to name a
+        // divergence): `bound` has the expected values' shape.
+        let values = got.iter().zip(expected.iter()).zip(bound.iter());
+        for (at, ((&g, &e), &b)) in values.enumerate() {
             let abs = (g - e).abs();
             let rel = if e == 0.0 {
                 if abs == 0.0 {
@@ -451,7 +453,7 @@ pub fn compare_as(
             let allowed = if exact {
                 0.0
             } else {
-                bound[&idx] + tolerance.atol + tolerance.rtol * e.abs()
+                b + tolerance.atol + tolerance.rtol * e.abs()
             };
             let ok = if exact {
                 g == e
@@ -464,10 +466,11 @@ pub fn compare_as(
             if !ok {
                 cmp.divergent += 1;
                 if cmp.first.is_none() {
+                    let index = crate::oracle::unravel(at, got.shape());
                     cmp.first = Some(Divergence {
                         key,
-                        index: idx.slice().to_vec(),
-                        quantity: name(key, idx.slice(), cand.npz),
+                        quantity: name(key, &index, cand.npz),
+                        index,
                         expected: e,
                         got: g,
                         abs_err: abs,

@@ -26,3 +26,14 @@ pub mod schema;
 pub mod trajectory;
 
 pub use trajectory::{record, record_checked, total_steps, trace_bytes, StepRecord, Trajectory};
+
+/// The row-major multi-index of the `flat`-th element of an array of `shape` (the
+/// position `iter()` reaches it at): found by a flat scan, named by its index.
+pub(crate) fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
+    let mut index = vec![0; shape.len()];
+    for (i, &n) in index.iter_mut().zip(shape).rev() {
+        *i = flat % n.max(1);
+        flat /= n.max(1);
+    }
+    index
+}

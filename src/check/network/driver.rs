@@ -13,6 +13,7 @@ use crate::check::network::report::NetworkReport;
 use crate::check::network::update::update_check;
 use crate::check::report::{Location, TensorReport};
 use crate::check::triage::ElementCheck;
+use crate::engine::record;
 use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::nn::network::{Gradients, Network};
@@ -48,6 +49,7 @@ pub fn check_network(
         .collect();
     let mut rng = RandomState::new(opts.sample_seed);
     let mut trained = 0;
+    let threads = rayon::current_num_threads();
     for &epoch in &plan.points {
         if epoch > trained {
             let cfg = TrainConfig {
@@ -75,12 +77,23 @@ pub fn check_network(
                 spec.x.slice(s![first..last, ..]),
                 spec.y.slice(s![first..last, ..]),
             );
-            let fwd = net.forward(xb);
-            if let Some(r) = net
-                .sample_losses(&fwd, yb)
-                .iter()
-                .position(|l| !l.is_finite())
-            {
+            // Without an injected bug the step is recorded on the exact kernels: the
+            // forward pass, the claimed gradients and the updated network of
+            // `Network::train_step` (with `∂L̄/∂X`), bit for bit (`record::train_step`,
+            // pinned by `tests/fast_path.rs`), in one pass. An injected bug runs the
+            // `nn/` code with the bug.
+            let mut after = net.clone();
+            let (fwd, losses, grads) = match opts.bug {
+                None => record::train_step(&mut after, xb, yb, spec.lr, threads),
+                Some(_) => {
+                    let fwd = net.forward(xb);
+                    let losses = net.sample_losses(&fwd, yb);
+                    let grads = bugs::backward(&net, &fwd, yb, true, opts.bug);
+                    bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
+                    (fwd, losses, grads)
+                }
+            };
+            if let Some(r) = losses.iter().position(|l| !l.is_finite()) {
                 return Err(Error::invalid(
                     "loss",
                     format!(
@@ -89,18 +102,7 @@ pub fn check_network(
                     ),
                 ));
             }
-            let grads = bugs::backward(&net, &fwd, yb, true, opts.bug);
             let ctx = BatchCtx::new(&net, &net_dual, yb, fwd);
-            let mut after = net.clone();
-            match opts.bug {
-                // `Network::train_step` is this forward, this backward, then
-                // `apply_update`: the update from the gradients at hand is its result, bit
-                // for bit, without computing the forward and backward passes again.
-                None => after.apply_update(&grads, spec.lr),
-                Some(_) => {
-                    bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
-                }
-            }
             for (ti, &t) in plan.tensors.iter().enumerate() {
                 let shape = t.shape(&spec.sizes, last - first);
                 let report = &mut grads_reports[ti];

@@ -60,6 +60,76 @@ pub fn parse(input: impl Read, options: Options) -> Result<Json, ParseError> {
     }
 }
 
+/// A number longer than this is not a float anyone wrote on purpose.
+const LONGEST_NUMBER: usize = 4097;
+
+/// The JSON number at the start of `b` (`-? (0 | [1-9][0-9]*) (.[0-9]+)?
+/// ([eE][+-]?[0-9]+)?`) when it is well formed, ends before `b` does (so it is whole)
+/// and is no longer than [`LONGEST_NUMBER`]: its value, an integer when it is one that
+/// fits a `u64` (digits only), else the nearest `f64` (`None` in the value when that is
+/// infinite: out of range), and its length. `None` otherwise: the byte-at-a-time path
+/// then reads it, or names what is wrong with it.
+fn scan_number(b: &[u8]) -> Option<(Option<Json>, usize)> {
+    let digits = |i: usize| {
+        b[i.min(b.len())..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count()
+    };
+    let negative = b.first() == Some(&b'-');
+    let mut i = usize::from(negative);
+    match b.get(i)? {
+        b'0' => i += 1,
+        b'1'..=b'9' => i += digits(i),
+        _ => return None,
+    }
+    let int_end = i;
+    if b.get(i) == Some(&b'.') {
+        let n = digits(i + 1);
+        if n == 0 {
+            return None;
+        }
+        i += 1 + n;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let n = digits(i);
+        if n == 0 {
+            return None;
+        }
+        i += n;
+    }
+    if i >= b.len() || i > LONGEST_NUMBER {
+        return None;
+    }
+    if !negative && int_end == i {
+        // Digits only: at most 19 of them always fit a u64.
+        if i <= 19 {
+            let n = b[..i]
+                .iter()
+                .fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            return Some((Some(Json::Integer(n)), i));
+        }
+    }
+    let text = std::str::from_utf8(&b[..i]).ok()?;
+    Some((number_value(text), i))
+}
+
+/// The value of a well-formed number's text: an integer when it is one that fits a
+/// `u64`, else the nearest `f64`; `None` when that is infinite (out of range).
+fn number_value(text: &str) -> Option<Json> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = text.parse::<u64>() {
+            return Some(Json::Integer(n));
+        }
+    }
+    let v: f64 = text.parse().ok()?;
+    (!v.is_infinite()).then_some(Json::Number(v))
+}
+
 struct Parser<R> {
     input: R,
     buf: Vec<u8>,
@@ -196,6 +266,12 @@ impl<R: Read> Parser<R> {
 
     /// A number (the next byte is `-`, a digit, or `N`/`I` for the non-finite words).
     fn number(&mut self) -> Result<Json, ParseError> {
+        // The common case, a number that ends inside the buffer: read in place.
+        if let Some((v, n)) = scan_number(&self.buf[self.pos..self.len]) {
+            let v = v.ok_or_else(|| self.error("number out of range"))?;
+            self.pos += n;
+            return Ok(v);
+        }
         let start = self.error("");
         let negative = self.peek()? == Some(b'-');
         if negative {
@@ -244,29 +320,18 @@ impl<R: Read> Parser<R> {
             self.digits()?;
         }
         let text = std::str::from_utf8(&self.scratch).map_err(|_| self.error("invalid number"))?;
-        if text.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(n) = text.parse::<u64>() {
-                return Ok(Json::Integer(n));
-            }
-        }
-        let v: f64 = text.parse().map_err(|_| self.error("invalid number"))?;
-        if v.is_infinite() {
-            return Err(ParseError {
-                message: "number out of range".into(),
-                ..start
-            });
-        }
-        Ok(Json::Number(v))
+        number_value(text).ok_or(ParseError {
+            message: "number out of range".into(),
+            ..start
+        })
     }
 
     /// Appends the digits that follow to `scratch`, a buffer at a time.
     fn digits(&mut self) -> Result<(), ParseError> {
-        // A number longer than this is not a float anyone wrote on purpose.
-        const LONGEST: usize = 4097;
         while self.peek()?.is_some() {
             let avail = &self.buf[self.pos..self.len];
             let n = avail.iter().take_while(|b| b.is_ascii_digit()).count();
-            let room = LONGEST.saturating_sub(self.scratch.len());
+            let room = LONGEST_NUMBER.saturating_sub(self.scratch.len());
             if n > room {
                 self.scratch.extend_from_slice(&avail[..room]);
                 self.pos += room;
@@ -383,6 +448,25 @@ impl<R: Read> Parser<R> {
             return Ok(Json::Numbers { values, integers });
         }
         loop {
+            if items.is_none() {
+                // Numbers so far, and this one whole in the buffer: read it in place.
+                self.skip_ws()?;
+                if let Some((v, n)) = scan_number(&self.buf[self.pos..self.len]) {
+                    let v = v.ok_or_else(|| self.error("number out of range"))?;
+                    self.pos += n;
+                    self.account(8)?;
+                    if matches!(v, Json::Integer(_)) && integers == values.len() {
+                        integers += 1;
+                    }
+                    values.push(v.as_f64().unwrap_or(f64::NAN));
+                    self.separator()?;
+                    if self.peek()? == Some(b']') {
+                        self.bump();
+                        break;
+                    }
+                    continue;
+                }
+            }
             let v = self.value(depth + 1)?;
             match (&mut items, v) {
                 (None, v @ (Json::Integer(_) | Json::Number(_))) => {
@@ -409,21 +493,31 @@ impl<R: Read> Parser<R> {
                 }
                 (Some(all), v) => all.push(v),
             }
-            self.skip_ws()?;
-            match self.peek()? {
-                Some(b',') => self.bump(),
-                Some(b']') => {
-                    self.bump();
-                    break;
-                }
-                Some(_) => return Err(self.error("expected `,` or `]`")),
-                None => return Err(self.eof("a list")),
+            self.separator()?;
+            if self.peek()? == Some(b']') {
+                self.bump();
+                break;
             }
         }
         Ok(match items {
             Some(all) => Json::Array(all),
             None => Json::Numbers { values, integers },
         })
+    }
+
+    /// After a list's item: skips white space and a `,` (the next item follows) or
+    /// stops at the `]` (left to the caller).
+    fn separator(&mut self) -> Result<(), ParseError> {
+        self.skip_ws()?;
+        match self.peek()? {
+            Some(b',') => {
+                self.bump();
+                Ok(())
+            }
+            Some(b']') => Ok(()),
+            Some(_) => Err(self.error("expected `,` or `]`")),
+            None => Err(self.eof("a list")),
+        }
     }
 
     fn object(&mut self, depth: usize) -> Result<Json, ParseError> {
