@@ -11,7 +11,9 @@
 //! assert_eq!(fast.loss, run.loss); // bit for bit
 //! ```
 
-use crate::engine::{FastStepper, Kernels};
+use ndarray::{s, ArrayView2};
+
+use crate::engine::{record, FastStepper, Kernels};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::nn::network::Network;
@@ -61,6 +63,49 @@ pub struct Run {
     pub final_: Network<f64>,
     /// Every epoch's total loss `Σ_r L_r`.
     pub loss: Vec<f64>,
+}
+
+/// A network's mean loss and, for a classification loss, its accuracy on a data set.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evaluation {
+    /// The mean per-sample loss `(1/N)·Σ_r L_r` (summed in row order).
+    pub loss: f64,
+    /// The fraction of right predictions ([`crate::Loss::correct`]: samples for softmax
+    /// cross-entropy, outputs for binary cross-entropy); `None` for MSE.
+    pub accuracy: Option<f64>,
+}
+
+/// Rows evaluated per forward pass (bounds the activations held at once).
+const EVAL_ROWS: usize = 1024;
+
+/// Evaluates `net` on `X (N, n_0)`, `Y (N, n_L)` without training: the forward pass of
+/// `nn/` (its bits, on the exact kernels; [`record::forward_pass`]) over chunks of rows.
+pub fn evaluate(net: &Network<f64>, x: ArrayView2<f64>, y: ArrayView2<f64>) -> Evaluation {
+    let threads = rayon::current_num_threads();
+    let (mut total, mut right, mut counted) = (0.0, 0usize, 0usize);
+    for first in (0..x.nrows()).step_by(EVAL_ROWS) {
+        let last = (first + EVAL_ROWS).min(x.nrows());
+        let fwd = record::forward_pass(net, x.slice(s![first..last, ..]), threads);
+        let y_hat = fwd.output();
+        for (p, t) in y_hat
+            .rows()
+            .into_iter()
+            .zip(y.slice(s![first..last, ..]).rows())
+        {
+            total += net.loss.value(p, t);
+            if let Some((r, n)) = net.loss.correct(p, t) {
+                right += r;
+                counted += n;
+            }
+        }
+    }
+    Evaluation {
+        loss: total / x.nrows().max(1) as f64,
+        accuracy: net
+            .loss
+            .is_classification()
+            .then(|| right as f64 / counted.max(1) as f64),
+    }
 }
 
 /// The spec's initialised network: `np.random.seed(seed)`, then per layer

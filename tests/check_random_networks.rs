@@ -85,6 +85,7 @@ fn random_case(i: u32) -> (Spec, Vec<usize>) {
         init_scale,
         x,
         y,
+        test: None,
         lr: 0.01,
         epochs: 3,
         batch_size,

@@ -4,9 +4,13 @@
 //! `python3 scripts/gen_parity_fixtures.py` (NumPy 2.4, OpenBLAS). Each holds a spec,
 //! the initial parameters, every epoch's total loss and the final parameters.
 //!
-//! Tolerances (relative, `|a − b| / max(|a|, |b|)`): 1e-12 for relu/identity networks,
-//! 1e-9 where `exp` or `tanh` are involved (NumPy's SIMD `exp`/`tanh` and libm differ
-//! in the last bits). The initial parameters must be bit-identical (same RNG), and the
+//! Tolerances (relative, `|a − b| / max(|a|, |b|)`): 1e-12 for relu/identity networks
+//! (the cross-entropies' `exp`/`log` included), 1e-9 where `exp` or `tanh` are in the
+//! hidden layers (NumPy's SIMD `exp`/`tanh` and libm differ in the last bits, and
+//! training compounds it), and 1e-9 for a cross-entropy whose logits reach 50 (measured:
+//! 1.7e-10 on `softmax_large_logits`, whose run amplifies last-bit differences: NumPy
+//! itself moves by 2.6e-11 when only its summation order changes; see `check`). The
+//! classification fixtures also pin the final accuracy on the training set exactly. The initial parameters must be bit-identical (same RNG), and the
 //! article's run bit-identical in every epoch loss and final parameter.
 
 mod common;
@@ -29,10 +33,26 @@ fn check(name: &str) -> MaxErr {
                 | backprop_oracle::Activation::LeakyRelu
         )
     });
-    let tol = if smooth { 1e-9 } else { 1e-12 };
-
     let run = backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
         .unwrap_or_else(|e| panic!("{name}: {e}"));
+    // Logits of size |ŷ| ≥ 50 (init_scale 10 in `softmax_large_logits`) make a run
+    // whose last-bit differences grow for a while: NumPy against itself with only its
+    // matmul summation order changed moves by 2.6e-11 (scripts/gen_parity_fixtures.py),
+    // this project by at most 1.7e-10 (epoch 70–80 of 200), so the exp tier applies.
+    let largest_logit = run
+        .initial
+        .forward(spec.x.view())
+        .output()
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let large_logits = spec.loss.is_classification() && largest_logit >= 50.0;
+    let tol = if smooth {
+        1e-9
+    } else if large_logits {
+        1e-9
+    } else {
+        1e-12
+    };
 
     for (k, ((w, b), layer)) in params(&fixture["initial"])
         .iter()
@@ -80,6 +100,12 @@ fn check(name: &str) -> MaxErr {
             );
             max.params = max.params.max(err);
         }
+    }
+    if let Some(want) = fixture.get("final_accuracy").and_then(|v| v.as_f64()) {
+        let got = backprop_oracle::run::evaluate(&run.final_, spec.x.view(), spec.y.view())
+            .accuracy
+            .expect("a classification loss has an accuracy");
+        assert_eq!(got, want, "{name}: final accuracy on the training set");
     }
     println!(
         "{name:<26} max rel err: loss {:.2e}, final params {:.2e} (tolerance {tol:e})",

@@ -390,14 +390,22 @@ fn loss_derivative(
     bug: Bug,
 ) -> Array2<f64> {
     let (b, m) = y_hat.dim();
-    let dl = |p: f64, t: f64| match bug {
-        Bug::MseWithoutTwo => (p - t) / m as f64,
-        Bug::MseWithoutSize => 2.0 * (p - t),
-        _ => loss.derivative(p, t, m),
-    };
     let batch = match bug {
         Bug::BatchSumNotMean => 1.0,
         _ => b as f64,
+    };
+    if loss != Loss::Mse {
+        // The loss's own derivative (times `B` when the bug sums the batch).
+        let mut d = loss.batch_derivative(y_hat, y);
+        if bug == Bug::BatchSumNotMean {
+            d.mapv_inplace(|v| v * b as f64);
+        }
+        return d;
+    }
+    let dl = |p: f64, t: f64| match bug {
+        Bug::MseWithoutTwo => (p - t) / m as f64,
+        Bug::MseWithoutSize => 2.0 * (p - t),
+        _ => 2.0 * (p - t) / m as f64,
     };
     let mut d = Array2::zeros((b, m));
     Zip::from(&mut d)

@@ -11,7 +11,10 @@ use serde_json::json;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::Result;
 use crate::io::json::write::Net;
-use crate::run::{self, Engine};
+use crate::io::spec::Spec;
+use crate::nn::network::Network;
+use crate::nn::sgd::Observer;
+use crate::run::{self, Engine, Evaluation};
 
 /// Arguments of `train`.
 #[derive(Debug, Args)]
@@ -51,31 +54,120 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     } else {
         Engine::fast()
     };
-    let every = spec.log_every;
-    let text = args.format == Format::Text;
-    let mut io_result = Ok(());
-    let mut progress = Progress::new(spec.epochs, spec.x.nrows());
-    let mut on_epoch = |epoch: usize, total: f64| {
-        if text && epoch.is_multiple_of(every) && io_result.is_ok() {
-            io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}\n"));
-        }
-        progress.epoch_done(epoch, total);
+    let mut epochs = Epochs {
+        spec: &spec,
+        text: args.format == Format::Text,
+        evaluate: spec.loss.is_classification() || spec.test.is_some(),
+        io_result: Ok(()),
+        progress: Progress::new(spec.epochs, spec.x.nrows()),
+        total: 0.0,
+        evaluations: Vec::new(),
     };
-    let run = run::train(&spec, engine, &mut on_epoch);
-    progress.finish();
+    let run = run::train(&spec, engine, &mut epochs);
+    epochs.progress.finish();
     let run = run?;
-    io_result?;
+    epochs.io_result?;
     plot(args, &run.loss)?;
-    if !text {
-        let doc = json!({
+    if epochs.text {
+        if let Some(last) = epochs.evaluations.last() {
+            write_stdout(&format!("Final (epoch {}){}\n", last.epoch, last.text()))?;
+        }
+    } else {
+        let mut doc = json!({
             "spec": spec.to_json(),
             "loss": run.loss,
             "initial": serde_json::to_value(Net(&run.initial)).unwrap_or_default(),
             "final": serde_json::to_value(Net(&run.final_)).unwrap_or_default(),
         });
+        if epochs.evaluate {
+            doc["evaluation"] = epochs.evaluations.iter().map(EpochEval::json).collect();
+        }
         write_stdout(&format!("{doc}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The evaluation of the network at the end of an epoch: its accuracy on the training
+/// set (classification losses) and its mean loss and accuracy on the held-out set.
+struct EpochEval {
+    epoch: usize,
+    train: Evaluation,
+    test: Option<Evaluation>,
+}
+
+impl EpochEval {
+    /// `, Accuracy: 98.47%, Test loss: 0.1536, Test accuracy: 97.22%` (the parts that
+    /// apply).
+    fn text(&self) -> String {
+        let pct = |a: f64| format!("{:.2}%", 100.0 * a);
+        let mut s = String::new();
+        if let Some(a) = self.train.accuracy {
+            s += &format!(", Accuracy: {}", pct(a));
+        }
+        if let Some(t) = &self.test {
+            s += &format!(", Test loss: {:.4}", t.loss);
+            if let Some(a) = t.accuracy {
+                s += &format!(", Test accuracy: {}", pct(a));
+            }
+        }
+        s
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "epoch": self.epoch,
+            "accuracy": self.train.accuracy,
+            "test_loss": self.test.map(|t| t.loss),
+            "test_accuracy": self.test.and_then(|t| t.accuracy),
+        })
+    }
+}
+
+/// What `train` does at each epoch's end: the text line every `log_every` epochs, the
+/// evaluations (at those epochs and the last), the progress bar.
+struct Epochs<'a> {
+    spec: &'a Spec,
+    text: bool,
+    /// Whether there is anything to evaluate (a classification loss or a test set).
+    evaluate: bool,
+    io_result: Result<()>,
+    progress: Progress,
+    /// The epoch's total loss, from `epoch_end`.
+    total: f64,
+    evaluations: Vec<EpochEval>,
+}
+
+impl Observer for Epochs<'_> {
+    fn wants_steps(&self) -> bool {
+        false
+    }
+
+    fn epoch_end(&mut self, epoch: usize, total: f64) {
+        self.total = total;
+        self.progress.epoch_done(epoch, total);
+    }
+
+    fn epoch_network(&mut self, epoch: usize, net: &Network<f64>) {
+        let logged = epoch.is_multiple_of(self.spec.log_every);
+        let mut line = String::new();
+        if self.evaluate && (logged || epoch + 1 == self.spec.epochs) {
+            let spec = self.spec;
+            let eval = EpochEval {
+                epoch,
+                train: run::evaluate(net, spec.x.view(), spec.y.view()),
+                test: spec
+                    .test
+                    .as_ref()
+                    .map(|t| run::evaluate(net, t.x.view(), t.y.view())),
+            };
+            line = eval.text();
+            self.evaluations.push(eval);
+        }
+        if self.text && logged && self.io_result.is_ok() {
+            let total = self.total;
+            self.io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}{line}\n"));
+        }
+    }
 }
 
 /// A progress bar on stderr (epoch, loss, samples/s) that appears only when training

@@ -1,7 +1,7 @@
 //! The GEMM path: faer's sequential matrix multiply, cut into two fixed halves that run
 //! on both cores, and the step for networks with large layers.
 
-use ndarray::{s, ArrayView2, ArrayViewMut2, Axis, Zip};
+use ndarray::{s, ArrayView2, ArrayViewMut2, Axis};
 
 use super::elementwise::{activation_grad, bias_activation, descend_array};
 use super::{flat, flat_mut, FastStepper};
@@ -192,12 +192,8 @@ impl FastStepper {
             self.losses[r] = l;
             total += l;
         }
-        let m = y.ncols();
-        let loss = net.loss;
-        Zip::from(self.d_out.slice_mut(s![..b, ..]))
-            .and(&y_hat)
-            .and(&y)
-            .for_each(|d, &p, &t| *d = loss.derivative(p, t, m) / b as f64);
+        net.loss
+            .batch_derivative_into(y_hat, y, self.d_out.slice_mut(s![..b, ..]));
         // Backward and update, top layer first: dZ = dA ⊙ act'(Z), db = Σ_rows dZ,
         // dX = dZ·W (with W before its update), then W ← W − lr·dZᵀ·X, b ← b − lr·db.
         // No layer below reads this layer's parameters, so updating here equals

@@ -69,6 +69,21 @@ fn backward(
     }
 }
 
+/// The forward pass of the whole network, the bits of [`Network::forward`], with the
+/// affine products on the exact kernels. `x (B, n_0)`.
+pub fn forward_pass(net: &Network<f64>, x: ArrayView2<f64>, threads: usize) -> Forward<f64> {
+    let mut layers: Vec<DenseOutput<f64>> = Vec::with_capacity(net.layers.len());
+    for (k, layer) in net.layers.iter().enumerate() {
+        let input = if k == 0 { x } else { layers[k - 1].a.view() };
+        let out = forward(layer, input, threads);
+        layers.push(out);
+    }
+    Forward {
+        input: x.to_owned(),
+        layers,
+    }
+}
+
 /// One training step with its record, the bits of `net.train_step(x, y, lr, true)`:
 /// the forward pass, each sample's loss, the gradients of the batch mean (layer 0's
 /// `dX` included); `net` is updated.
@@ -79,16 +94,7 @@ pub fn train_step(
     lr: f64,
     threads: usize,
 ) -> (Forward<f64>, Array1<f64>, Gradients) {
-    let mut layers: Vec<DenseOutput<f64>> = Vec::with_capacity(net.layers.len());
-    for (k, layer) in net.layers.iter().enumerate() {
-        let input = if k == 0 { x } else { layers[k - 1].a.view() };
-        let out = forward(layer, input, threads);
-        layers.push(out);
-    }
-    let fwd = Forward {
-        input: x.to_owned(),
-        layers,
-    };
+    let fwd = forward_pass(net, x, threads);
     let losses = net.sample_losses(&fwd, y);
     let d_output = net.loss.batch_derivative(fwd.output(), y);
     let mut grads: Vec<DenseGrad> = Vec::with_capacity(net.layers.len());

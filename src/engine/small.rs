@@ -2,11 +2,12 @@
 //! allocation): the same operations in the same order as [`crate::nn::kernels`], so the
 //! same bits. Every size that is a compile-time constant (via `with_sizes!`) unrolls.
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::elementwise::{activation_grad, bias_activation, descend};
 use super::{exact, flat, flat_mut, row_major, row_major_slice, FastStepper, SMALL_LAYER};
 use crate::nn::activation::Activation;
+use crate::nn::loss::Loss;
 use crate::nn::network::Network;
 
 impl FastStepper {
@@ -134,6 +135,33 @@ pub(super) fn mse_layer(
         losses[r] = l;
         total += l;
     }
+    total
+}
+
+/// Per-sample losses and `∂L̄/∂Ŷ` of any loss: the `nn/` code itself
+/// ([`Loss::value`], [`Loss::batch_derivative_into`]) on views of the buffers, so the
+/// same bits and nothing allocated. Shapes as [`mse_layer`]; returns `Σ_r L_r` in row
+/// order.
+pub(super) fn loss_layer(
+    loss: Loss,
+    (b, m): (usize, usize),
+    y_hat: &[f64],
+    y: &[f64],
+    d_out: &mut [f64],
+    losses: &mut [f64],
+) -> f64 {
+    let y_hat = ArrayView2::from_shape((b, m), &y_hat[..b * m]).expect("b·m values");
+    let y = ArrayView2::from_shape((b, m), &y[..b * m]).expect("b·m values");
+    let mut total = 0.0;
+    for (l, (p, t)) in losses[..b]
+        .iter_mut()
+        .zip(y_hat.rows().into_iter().zip(y.rows()))
+    {
+        *l = loss.value(p, t);
+        total += *l;
+    }
+    let d = ArrayViewMut2::from_shape((b, m), &mut d_out[..b * m]).expect("b·m values");
+    loss.batch_derivative_into(y_hat, y, d);
     total
 }
 
@@ -289,13 +317,17 @@ fn small_step(
     let total = {
         let y_hat = flat(&t.layers[nl - 1].a);
         let (d_out, losses) = (flat_mut(&mut t.d_out), flat_mut(&mut t.losses));
-        with_sizes!((b, 1, m), |b, _one, m| mse_layer(
-            (b, m),
-            y_hat,
-            y,
-            d_out,
-            losses
-        ))
+        if net.loss == Loss::Mse {
+            with_sizes!((b, 1, m), |b, _one, m| mse_layer(
+                (b, m),
+                y_hat,
+                y,
+                d_out,
+                losses
+            ))
+        } else {
+            loss_layer(net.loss, (b, m), y_hat, y, d_out, losses)
+        }
     };
     let mut finite = true;
     for k in (0..nl).rev() {

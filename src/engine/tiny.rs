@@ -5,6 +5,7 @@ use ndarray::ArrayView2;
 
 use super::small::{backward_layer, forward_layer, mse_layer, BackwardBufs};
 use super::{flat_mut, row_major, row_major_slice, FastStepper, Kernels};
+use crate::nn::loss::Loss;
 use crate::nn::network::Network;
 
 /// Runs `$body` with `$n0`, `$n1`, `$n2` the constant widths of the tiny shape `$key`
@@ -99,7 +100,7 @@ impl FastStepper {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn tiny_key(&self, net: &Network<f64>, b: usize) -> Option<usize> {
-        if !self.fma || self.kernels == Kernels::Gemm {
+        if !self.fma || self.kernels == Kernels::Gemm || net.loss != Loss::Mse {
             return None;
         }
         let key = tiny_two_layer_key(net, b)?;

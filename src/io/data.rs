@@ -46,13 +46,18 @@ pub struct DataFile {
     pub sha256: String,
 }
 
-/// Where a spec's `x` and `y` came from: `None` for inline data.
+/// Where a spec's `x` and `y` (and its held-out `x_test`, `y_test`) came from: `None`
+/// for inline data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources {
     /// `x`'s file.
     pub x: Option<DataFile>,
     /// `y`'s file.
     pub y: Option<DataFile>,
+    /// `x_test`'s file.
+    pub x_test: Option<DataFile>,
+    /// `y_test`'s file.
+    pub y_test: Option<DataFile>,
 }
 
 /// What a spec asks of a data file: the file, and optionally the member and what the
@@ -76,15 +81,30 @@ pub fn names_file(v: &Json) -> bool {
 /// shape) is that array, and is not read again.
 pub type Known<'a> = Option<(&'a DataFile, &'a Array2<f64>)>;
 
-/// Reads `x` or `y` (`key`) from the file that `v` names (a string or a reference; see
-/// the module docs), relative to `base`: float64, 2-D `(N, cols)` (or 1-D when
-/// `cols == 1`), non-empty, finite. A reference whose `sha256` is `known`'s is `known`'s
-/// array (the same bytes). Errors name `field` (and the file).
+/// What an array read from a file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Inputs (`x`, `x_test`): float64.
+    Inputs,
+    /// Targets (`y`, `y_test`): float64 or int64 (converted exactly: `|v| ≤ 2⁵³`).
+    /// With `labels`, a 1-D array is a column of class labels, returned `(N, 1)` for
+    /// the caller to encode (a `known` array is returned as it is: already encoded).
+    Targets {
+        /// A 1-D array holds class labels.
+        labels: bool,
+    },
+}
+
+/// Reads `x`, `y`, `x_test` or `y_test` (`key`) from the file that `v` names (a string
+/// or a reference; see the module docs), relative to `base`: float64 (int64 allowed
+/// for targets, [`Role`]), 2-D `(N, cols)` (or 1-D when `cols == 1`, or labels),
+/// non-empty, finite. A reference whose `sha256` is `known`'s is `known`'s array (the
+/// same bytes). Errors name `field` (and the file).
 pub fn read(
     v: &Json,
     base: &Path,
     (key, field): (&str, &str),
-    cols: usize,
+    (cols, role): (usize, Role),
     known: Known<'_>,
 ) -> Result<(Array2<f64>, DataFile)> {
     let wanted = wanted(v, field)?;
@@ -160,16 +180,31 @@ pub fn read(
             ));
         }
     }
+    let labels = role == Role::Targets { labels: true };
     let raw = match raw {
         npy::NpyArray::F64(a) => a,
+        npy::NpyArray::I64(a) if role != Role::Inputs => {
+            if let Some(v) = a.iter().find(|v| v.unsigned_abs() > 1 << 53) {
+                return Err(Error::invalid(
+                    &what,
+                    format!("holds the integer {v}, which float64 cannot hold exactly"),
+                ));
+            }
+            npy::NpyArray::I64(a).into_f64()
+        }
         _ => {
+            let expected = match role {
+                Role::Inputs => "float64 (\"<f8\")",
+                Role::Targets { .. } => "float64 (\"<f8\") or int64 (\"<i8\")",
+            };
             return Err(Error::invalid(
                 &what,
-                format!("has dtype {dtype:?}, expected float64 (\"<f8\")"),
-            ))
+                format!("has dtype {dtype:?}, expected {expected}"),
+            ));
         }
     };
-    if raw.ndim() == 1 && cols != 1 {
+    let labels = labels && raw.ndim() == 1;
+    if raw.ndim() == 1 && cols != 1 && !labels {
         return Err(Error::invalid(
             what,
             format!(
@@ -185,7 +220,7 @@ pub fn read(
             "needs at least one sample, got 0 rows",
         ));
     }
-    if m.ncols() != cols {
+    if m.ncols() != cols && !labels {
         return Err(Error::invalid(
             what,
             format!("has {} columns, expected {cols}", m.ncols()),

@@ -11,6 +11,7 @@ pub mod json;
 pub mod npy;
 pub mod outdir;
 pub mod spec;
+pub mod targets;
 
 use std::fs::File;
 use std::path::Path;

@@ -23,16 +23,17 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::io::data::{self, DataFile, Sources};
+use crate::io::data::{self, DataFile, Role, Sources};
 use crate::io::json::value::{Item, Json};
 use crate::io::json::write::{Mat, Vector};
+use crate::io::targets;
 use crate::io::MAX_BYTES;
 use crate::nn::activation::Activation;
 use crate::nn::loss::Loss;
 use crate::nn::sgd::TrainConfig;
 
 /// The keys a spec may have.
-const KEYS: [&str; 11] = [
+const KEYS: [&str; 13] = [
     "sizes",
     "activations",
     "loss",
@@ -40,6 +41,8 @@ const KEYS: [&str; 11] = [
     "init_scale",
     "x",
     "y",
+    "x_test",
+    "y_test",
     "lr",
     "epochs",
     "batch_size",
@@ -53,7 +56,7 @@ pub struct Spec {
     pub sizes: Vec<usize>,
     /// One activation per layer (`sizes.len() − 1`).
     pub activations: Vec<Activation>,
-    /// The loss (MSE).
+    /// The loss (`mse`, or a classification loss on logits; see [`crate::io::targets`]).
     pub loss: Loss,
     /// `np.random.seed` value, `0 ≤ seed < 2³²`.
     pub seed: u32,
@@ -61,8 +64,11 @@ pub struct Spec {
     pub init_scale: f64,
     /// Inputs `X (N, n_0)`, `N ≥ 1`, finite.
     pub x: Array2<f64>,
-    /// Targets `Y (N, n_L)`, finite.
+    /// Targets `Y (N, n_L)`, finite, in the loss's domain (class labels are read
+    /// into one-hot rows).
     pub y: Array2<f64>,
+    /// A held-out set, evaluated (not trained on) at each logged epoch and at the end.
+    pub test: Option<TestSet>,
     /// Learning rate, finite, `> 0`.
     pub lr: f64,
     /// Epochs, `≥ 1`.
@@ -74,6 +80,16 @@ pub struct Spec {
     /// The files `x` and `y` were read from (`None` for inline data). A spec whose `x`
     /// or `y` is changed must drop its source ([`Sources::default`]).
     pub sources: Sources,
+}
+
+/// A held-out set: `x_test (N', n_0)` and `y_test (N', n_L)`, read and checked as `x`
+/// and `y` are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSet {
+    /// Inputs.
+    pub x: Array2<f64>,
+    /// Targets.
+    pub y: Array2<f64>,
 }
 
 /// Command-line overrides of spec keys; `None` keeps the spec's value.
@@ -103,6 +119,7 @@ impl Spec {
             init_scale: 1.0,
             x: ndarray::array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]],
             y: ndarray::array![[4.0], [3.0], [5.0], [5.0]],
+            test: None,
             lr: 0.01,
             epochs: 1000,
             batch_size: 1,
@@ -150,9 +167,6 @@ impl Spec {
         base: &Path,
         like: Option<&Spec>,
     ) -> Result<Spec> {
-        let known = |file: fn(&Sources) -> Option<&DataFile>, array: fn(&Spec) -> &Array2<f64>| {
-            like.and_then(|s| file(&s.sources).map(|f| (f, array(s))))
-        };
         let obj = value.as_object().ok_or_else(|| {
             Error::invalid(name, format!("must be a JSON object, got {}", value.kind()))
         })?;
@@ -240,24 +254,80 @@ impl Spec {
         };
         let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
         let n_out = sizes[sizes.len() - 1];
+        targets::check_network(loss, &sizes, &activations, name)?;
+        let labels = targets::takes_labels(loss, n_out);
         let mut sources = Sources::default();
-        let x = match f.require("x")? {
-            v if data::names_file(v) => {
-                let known = known(|s| s.x.as_ref(), |s| &s.x);
-                let (x, file) = data::read(v, base, ("x", &f.path("x")), sizes[0], known)?;
-                sources.x = Some(file);
-                x
+        // `x` or `x_test` (inputs), `y` or `y_test` (targets, class labels one-hot
+        // encoded), inline or from a file (one already read by `like` is not read again).
+        let read = |key: &str, v: &Json, inputs: bool| -> Result<(Array2<f64>, Option<DataFile>)> {
+            let field = f.path(key);
+            if !data::names_file(v) {
+                let a = if inputs {
+                    matrix(v, &field, Some(sizes[0]))?
+                } else {
+                    targets(v, &field, n_out, labels)?
+                };
+                return Ok((a, None));
             }
-            v => matrix(v, &f.path("x"), Some(sizes[0]))?,
+            let known = like.and_then(|s| {
+                let (file, a) = match key {
+                    "x" => (s.sources.x.as_ref(), &s.x),
+                    "y" => (s.sources.y.as_ref(), &s.y),
+                    "x_test" => (s.sources.x_test.as_ref(), &s.test.as_ref()?.x),
+                    _ => (s.sources.y_test.as_ref(), &s.test.as_ref()?.y),
+                };
+                file.map(|f| (f, a))
+            });
+            let (cols, role) = if inputs {
+                (sizes[0], Role::Inputs)
+            } else {
+                (n_out, Role::Targets { labels })
+            };
+            let (mut a, file) = data::read(v, base, (key, &field), (cols, role), known)?;
+            if labels && a.ncols() == 1 {
+                a = targets::one_hot(
+                    a.view(),
+                    n_out,
+                    &format!("{field} ({})", file.path.display()),
+                )?;
+            }
+            Ok((a, Some(file)))
         };
-        let y = match f.require("y")? {
-            v if data::names_file(v) => {
-                let known = known(|s| s.y.as_ref(), |s| &s.y);
-                let (y, file) = data::read(v, base, ("y", &f.path("y")), n_out, known)?;
-                sources.y = Some(file);
-                y
+        let (x, file) = read("x", f.require("x")?, true)?;
+        sources.x = file;
+        let (y, file) = read("y", f.require("y")?, false)?;
+        sources.y = file;
+        let test = match (f.get("x_test"), f.get("y_test")) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(Error::invalid(
+                    f.path("y_test"),
+                    "is required when x_test is given",
+                ))
             }
-            v => targets(v, &f.path("y"), n_out)?,
+            (None, Some(_)) => {
+                return Err(Error::invalid(
+                    f.path("x_test"),
+                    "is required when y_test is given",
+                ))
+            }
+            (Some(xv), Some(yv)) => {
+                let (x, file) = read("x_test", xv, true)?;
+                sources.x_test = file;
+                let (y, file) = read("y_test", yv, false)?;
+                sources.y_test = file;
+                if y.nrows() != x.nrows() {
+                    return Err(Error::invalid(
+                        f.path("y_test"),
+                        format!(
+                            "has {} targets for {} samples in x_test",
+                            y.nrows(),
+                            x.nrows()
+                        ),
+                    ));
+                }
+                Some(TestSet { x, y })
+            }
         };
         if y.nrows() != x.nrows() {
             return Err(Error::invalid(
@@ -273,6 +343,7 @@ impl Spec {
             init_scale,
             x,
             y,
+            test,
             lr: f.opt_f64("lr")?.unwrap_or(article.lr),
             epochs: f.opt_usize("epochs")?.unwrap_or(article.epochs),
             batch_size: f.opt_usize("batch_size")?.unwrap_or(article.batch_size),
@@ -318,6 +389,11 @@ impl Spec {
             ));
         }
         check_lr(self.lr, &field("lr"))?;
+        targets::check_network(self.loss, &self.sizes, &self.activations, name)?;
+        targets::check(self.loss, self.y.view(), &field("y"))?;
+        if let Some(t) = &self.test {
+            targets::check(self.loss, t.y.view(), &field("y_test"))?;
+        }
         for (k, v) in [
             ("epochs", self.epochs),
             ("batch_size", self.batch_size),
@@ -408,14 +484,30 @@ impl Serialize for Spec {
         } else {
             m.serialize_entry("x", &Mat(self.x.view()))?;
         }
-        if let Some(file) = &self.sources.y {
-            m.serialize_entry("y", file)?;
-        } else if self.y.ncols() == 1 {
-            m.serialize_entry("y", &Vector(self.y.column(0)))?;
-        } else {
-            m.serialize_entry("y", &Mat(self.y.view()))?;
+        serialize_targets(&mut m, "y", &self.sources.y, &self.y)?;
+        if let Some(t) = &self.test {
+            if let Some(file) = &self.sources.x_test {
+                m.serialize_entry("x_test", file)?;
+            } else {
+                m.serialize_entry("x_test", &Mat(t.x.view()))?;
+            }
+            serialize_targets(&mut m, "y_test", &self.sources.y_test, &t.y)?;
         }
         m.end()
+    }
+}
+
+/// Targets as a spec gives them: the file's reference, or inline (flat for one output).
+fn serialize_targets<M: SerializeMap>(
+    m: &mut M,
+    key: &str,
+    file: &Option<DataFile>,
+    y: &Array2<f64>,
+) -> std::result::Result<(), M::Error> {
+    match file {
+        Some(file) => m.serialize_entry(key, file),
+        None if y.ncols() == 1 => m.serialize_entry(key, &Vector(y.column(0))),
+        None => m.serialize_entry(key, &Mat(y.view())),
     }
 }
 
@@ -561,7 +653,7 @@ fn matrix(v: &Json, field: &str, cols: Option<usize>) -> Result<Array2<f64>> {
 }
 
 /// Targets: a flat array (one output) or one row of `n_out` numbers per sample.
-fn targets(v: &Json, field: &str, n_out: usize) -> Result<Array2<f64>> {
+fn targets(v: &Json, field: &str, n_out: usize, labels: bool) -> Result<Array2<f64>> {
     let items = v.items().ok_or_else(|| {
         Error::invalid(
             field,
@@ -574,14 +666,19 @@ fn targets(v: &Json, field: &str, n_out: usize) -> Result<Array2<f64>> {
             "needs at least one target, got an empty array",
         )),
         Some(Item::Value(first)) if first.len().is_some() => matrix(v, field, Some(n_out)),
-        Some(_) if n_out == 1 => {
+        Some(_) if n_out == 1 || labels => {
             let col: Vec<f64> = items
                 .into_iter()
                 .enumerate()
                 .map(|(i, x)| number(x, &format!("{field}[{i}]")))
                 .collect::<Result<_>>()?;
             let n = col.len();
-            Array2::from_shape_vec((n, 1), col).map_err(|e| Error::invalid(field, e.to_string()))
+            let col = Array2::from_shape_vec((n, 1), col)
+                .map_err(|e| Error::invalid(field, e.to_string()))?;
+            if labels {
+                return targets::one_hot(col.view(), n_out, field);
+            }
+            Ok(col)
         }
         Some(_) => Err(Error::invalid(
             field,

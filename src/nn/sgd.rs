@@ -196,6 +196,9 @@ pub trait Observer {
     fn step(&mut self, _step: &Step<'_>) {}
     /// Called at the end of each epoch with its total loss `Σ_r L_r`.
     fn epoch_end(&mut self, _epoch: usize, _total_loss: f64) {}
+    /// Called after [`Observer::epoch_end`] with the network as the epoch left it (to
+    /// evaluate it, e.g. its accuracy on a held-out set).
+    fn epoch_network(&mut self, _epoch: usize, _net: &Network<f64>) {}
     /// Whether the next step should record its forward pass and gradients (with
     /// `∂L̄/∂X`, layer 0's `dX`).
     fn wants_detail(&self) -> bool {
@@ -273,6 +276,7 @@ pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
         }
         check_epoch(epoch, n, total)?;
         observer.epoch_end(epoch, total);
+        observer.epoch_network(epoch, net);
         epoch_losses.push(total);
     }
     Ok(epoch_losses)
