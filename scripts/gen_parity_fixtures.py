@@ -25,15 +25,18 @@ Losses (y_hat: the last layer's output, K values per sample; B: rows in the batc
   class labels 0..K-1, written as JSON integers, made one-hot):
       mx = max_k y_hat_k;  e = exp(y_hat - mx);  s = sum_k e_k
       L  = (mx + log(s)) - sum_k (y_k * y_hat_k)
-      dL/dy_hat = (e / s - y) / B   (e / s elementwise; for B = 1 just e / s - y)
+      dL/dy_hat = (e / s - y) / B, at the largest logit (top, e_top = 1) written as
+      ((1 - y_top) - y_top * r) / s with r = s - 1 summed without e_top and s = 1 + r
+      (a confident right answer keeps its digits); for B = 1 no division by B
   The max shift keeps every exp argument <= 0, so logits of any size are finite.
 
   "binary_cross_entropy" (last activation "identity": y_hat are logits; y in [0, 1],
   a flat y is one target per sample, K = 1):
       e = exp(-|y_hat|)
       L = sum_k ((max(y_hat_k, 0) - y_hat_k * y_k) + log1p(e_k)) / K
-      dL/dy_hat = (sigmoid(y_hat) - y) / (K * B), sigmoid = 1 / (1 + e) where
-      y_hat >= 0, e / (1 + e) where y_hat < 0 (there e = exp(y_hat)).
+      dL/dy_hat = (sigmoid(y_hat) - y) / (K * B), written as (1 - y) - e / (1 + e)
+      where y_hat >= 0 and e / (1 + e) - y where y_hat < 0 (no cancellation when the
+      prediction is confidently right).
 
   Sums over k are np.sum along the row (left to right for K < 8, NumPy's pairwise
   sum with 8 accumulators from K = 8 on; every fixture here has K <= 4).
@@ -129,22 +132,40 @@ def _mse(y_hat, y):
     return losses, grad
 
 
+def _softmax_grad_row(row, y):
+    """(softmax(row) - y) for one row of logits, the accurate form: top = np.argmax
+    (the first largest), e = exp(row - row[top]) (e[top] = 1), r = the sum of e
+    without e[top] (left to right), s = 1 + r; e_k / s - y_k away from top and
+    ((1 - y_top) - y_top * r) / s at top (a confident right answer keeps its digits)."""
+    top = int(np.argmax(row))
+    e = np.exp(row - row[top])
+    r = 0.0
+    for k in range(len(row)):
+        if k != top:
+            r += e[k]
+    s = 1.0 + r
+    g = e / s - y
+    g[top] = ((1.0 - y[top]) - y[top] * r) / s
+    return g
+
+
 def _softmax_cross_entropy(y_hat, y):
     """y_hat: logits; y: target distribution rows (one-hot for class labels).
     L = (mx + log(s)) - sum_k(y_k * y_hat_k), mx = max_k y_hat_k,
-    s = sum_k exp(y_hat_k - mx); dL/dy_hat = (e / s - y) / B, e = exp(y_hat - mx)."""
+    s = sum_k exp(y_hat_k - mx); dL/dy_hat = (softmax - y) / B (_softmax_grad_row)."""
     if y_hat.ndim == 1:
         mx = np.max(y_hat)
         e = np.exp(y_hat - mx)
         s = np.sum(e)
         losses = np.array([(mx + np.log(s)) - np.sum(y * y_hat)])
-        grad = e / s - y  # B = 1
+        grad = _softmax_grad_row(y_hat, y)  # B = 1
     else:
         mx = np.max(y_hat, axis=1, keepdims=True)
         e = np.exp(y_hat - mx)
         s = np.sum(e, axis=1, keepdims=True)
         losses = (mx[:, 0] + np.log(s[:, 0])) - np.sum(y * y_hat, axis=1)
-        grad = (e / s - y) / y_hat.shape[0]
+        grad = np.array([_softmax_grad_row(y_hat[r], y[r]) for r in range(y_hat.shape[0])])
+        grad = grad / y_hat.shape[0]
     return losses, grad
 
 
@@ -156,13 +177,14 @@ def _binary_cross_entropy(y_hat, y):
     n_out = y_hat.shape[-1]
     e = np.exp(-np.abs(y_hat))
     terms = (np.maximum(y_hat, 0.0) - y_hat * y) + np.log1p(e)
-    sig = np.where(y_hat >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # sigmoid(y_hat) - y, accurately: (1 - y) - e/(1+e) for y_hat >= 0, e/(1+e) - y below.
+    g = np.where(y_hat >= 0, (1.0 - y) - e / (1.0 + e), e / (1.0 + e) - y)
     if y_hat.ndim == 1:
         losses = np.array([np.sum(terms) / n_out])
-        grad = (sig - y) / n_out
+        grad = g / n_out
     else:
         losses = np.sum(terms, axis=1) / n_out
-        grad = (sig - y) / (n_out * y_hat.shape[0])
+        grad = g / (n_out * y_hat.shape[0])
     return losses, grad
 
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use backprop_oracle::engine::{FastStepper, Kernels};
 use backprop_oracle::io::spec::Spec;
 use backprop_oracle::Activation::{Identity, Relu, Sigmoid, Tanh};
+use backprop_oracle::Loss;
 use ndarray::s;
 
 struct Counting;
@@ -93,6 +94,36 @@ fn fast_training_steps_do_not_allocate() {
         batch_size: 64,
         ..Spec::article()
     };
+    // The classification losses on the same paths: softmax cross-entropy (one-hot `y`)
+    // and binary cross-entropy (0/1 targets), batched small layers and the large ones.
+    for loss in [Loss::SoftmaxCrossEntropy, Loss::BinaryCrossEntropy] {
+        let small = Spec {
+            activations: vec![Tanh, Sigmoid, Identity],
+            y: ndarray::Array2::from_shape_fn((7, 2), |(r, c)| ((r + c) % 2) as f64),
+            loss,
+            ..batched.clone()
+        };
+        assert_eq!(
+            allocations_per_epoch(&small, Kernels::Auto, 1),
+            0,
+            "{loss:?}, small layers"
+        );
+        let large = Spec {
+            loss,
+            ..big.clone()
+        };
+        for (kernels, threads) in [
+            (Kernels::Gemm, 2),
+            (Kernels::Reference, 2),
+            (Kernels::Auto, 1),
+        ] {
+            assert_eq!(
+                allocations_per_epoch(&large, kernels, threads),
+                0,
+                "{loss:?}, {kernels:?}, {threads} thread(s)"
+            );
+        }
+    }
     for threads in [1, 2] {
         assert_eq!(
             allocations_per_epoch(&big, Kernels::Gemm, threads),

@@ -19,6 +19,10 @@
 //! elementwise over kink-free tensors, and normwise over kink-free, well-scaled ones.
 //! Training may diverge before epoch 2 for deep, nearly linear nets with a large
 //! init; such networks are checked at epoch 0 only (counted in the summary).
+//!
+//! The same checks run over 300 random classifiers ([`random_classifier`]): softmax
+//! cross-entropy (one-hot or probability targets) and binary cross-entropy (0/1 or
+//! fractional targets) on an identity last layer.
 
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::CheckConfig;
@@ -161,6 +165,63 @@ fn describe(i: u32, spec: &Spec, at_epochs: &[usize]) -> String {
 
 #[test]
 fn random_networks_backprop_matches_dual_and_fd() {
+    check_random("random networks", NETWORKS, random_case);
+}
+
+/// How many random classifiers are checked.
+const CLASSIFIERS: u32 = 300;
+/// The first classifier's seed.
+const CLASSIFIER_SEED: u32 = 0xc1a5_0000;
+
+/// Random classifier number `i`: a random network (as [`random_case`]) whose last layer is
+/// `identity` with softmax cross-entropy (2–10 classes; targets one-hot, or random
+/// probability rows for every third) or binary cross-entropy (1–6 outputs, 0/1 or
+/// fractional targets); logits of any size the init gives.
+fn random_classifier(i: u32) -> (Spec, Vec<usize>) {
+    let (mut spec, at_epochs) =
+        random_case(CLASSIFIER_SEED.wrapping_sub(BASE_SEED).wrapping_add(i));
+    let mut rng = RandomState::new(!CLASSIFIER_SEED.wrapping_add(i));
+    let n = spec.x.nrows();
+    *spec.activations.last_mut().unwrap() = Activation::Identity;
+    if i.is_multiple_of(2) {
+        let m = int_in(&mut rng, 2, 10);
+        *spec.sizes.last_mut().unwrap() = m;
+        spec.loss = Loss::SoftmaxCrossEntropy;
+        spec.y = Array2::zeros((n, m));
+        for mut row in spec.y.rows_mut() {
+            if i % 3 == 0 {
+                row.mapv_inplace(|_| real_in(&mut rng, 0.0, 1.0));
+                let sum = row.sum();
+                row.mapv_inplace(|v| v / sum);
+            } else {
+                row[int_in(&mut rng, 0, m - 1)] = 1.0;
+            }
+        }
+    } else {
+        let m = int_in(&mut rng, 1, 6);
+        *spec.sizes.last_mut().unwrap() = m;
+        spec.loss = Loss::BinaryCrossEntropy;
+        let fractional = i % 3 == 0;
+        spec.y = Array2::from_shape_simple_fn((n, m), || {
+            let v = real_in(&mut rng, 0.0, 1.0);
+            if fractional {
+                v
+            } else {
+                v.round()
+            }
+        });
+    }
+    (spec, at_epochs)
+}
+
+#[test]
+fn random_classifiers_backprop_matches_dual_and_fd() {
+    check_random("random classifiers", CLASSIFIERS, random_classifier);
+}
+
+/// Checks `count` networks made by `case` exhaustively (see the module docs); `what`
+/// names them in the summary.
+fn check_random(what: &str, count: u32, case: fn(u32) -> (Spec, Vec<usize>)) {
     let start = std::time::Instant::now();
     let mut element_checks = 0usize;
     let mut update_checks = 0usize;
@@ -178,8 +239,8 @@ fn random_networks_backprop_matches_dual_and_fd() {
     let mut activations_seen = std::collections::HashSet::new();
     let mut failures: Vec<String> = Vec::new();
 
-    for i in 0..NETWORKS {
-        let (spec, mut at_epochs) = random_case(i);
+    for i in 0..count {
+        let (spec, mut at_epochs) = case(i);
         if spec.sizes.last().copied().unwrap_or(1) > 1 {
             multi_output += 1;
         }
@@ -301,7 +362,7 @@ fn random_networks_backprop_matches_dual_and_fd() {
         println!("FD uninformative (gradient scale outside {WELL_SCALED:?}): {o}");
     }
     println!(
-        "random networks: {NETWORKS} networks ({multi_output} multi-output), {element_checks} gradient element checks \
+        "{what}: {count} networks ({multi_output} multi-output), {element_checks} gradient element checks \
          (+{update_checks} update checks), max rel err backprop-vs-dual {max_rel_dual:.3e} elementwise / {max_norm_dual:.3e} normwise, \
          max rel err backprop-vs-FD {max_rel_fd_kink_free:.3e} elementwise / {max_norm_fd:.3e} normwise (over {kink_free_tensors} kink-free tensors; normwise only where the gradient scale is in {WELL_SCALED:?}), \
          {total_kinks} kinks, {total_fd_noise} FD-noise retries, {} ill-scaled kink-free tensors with normwise FD err > 1e-3, \
@@ -314,10 +375,10 @@ fn random_networks_backprop_matches_dual_and_fd() {
         Activation::ALL.len(),
         "every activation must be exercised"
     );
-    assert!(multi_output > 0 && multi_output < NETWORKS as usize);
+    assert!(multi_output > 0 && multi_output < count as usize);
     assert!(
         failures.is_empty(),
-        "{} of {NETWORKS} random networks failed:\n\n{}",
+        "{} of {count} {what} failed:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );

@@ -56,11 +56,24 @@ pub enum Bug {
     /// Each layer is updated as soon as its gradient is known, so the layer below
     /// back-propagates through the already-updated weights.
     StaleWeights,
+    /// Softmax cross-entropy: `softmax(ŷ) = exp(ŷ)/Σ exp(ŷ)` without subtracting the
+    /// max first: right until a logit passes ~709, then `exp` overflows and the
+    /// gradient is `inf/inf = NaN` (a numerical bug).
+    SoftmaxNoMaxShift,
+    /// Softmax cross-entropy: the softmax's Jacobian applied on top of the fused
+    /// gradient, `J_softmaxᵀ·(softmax(ŷ) − y)/B` (the Jacobian is already inside it).
+    SoftmaxJacobianOnFused,
+    /// Softmax cross-entropy: the softmax normalised over the batch (`axis=0` of a
+    /// `(B, m)` array) instead of over the classes.
+    SoftmaxWrongAxis,
+    /// Binary cross-entropy: the logits-form gradient applied to probabilities,
+    /// `(σ(σ(ŷ)) − y)/(m·B)` (a sigmoid last layer fed to a loss that takes logits).
+    BceOnProbabilities,
 }
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 12] = [
+    pub const ALL: [Bug; 16] = [
         Bug::DwTransposed,
         Bug::DxNoTranspose,
         Bug::ReluMaskInverted,
@@ -73,6 +86,10 @@ impl Bug {
         Bug::BatchSumNotMean,
         Bug::UpdatePlus,
         Bug::StaleWeights,
+        Bug::SoftmaxNoMaxShift,
+        Bug::SoftmaxJacobianOnFused,
+        Bug::SoftmaxWrongAxis,
+        Bug::BceOnProbabilities,
     ];
 
     /// The bug's name in the catalogue, e.g. `stale-weights`.
@@ -90,6 +107,10 @@ impl Bug {
             Bug::BatchSumNotMean => "batch-sum-not-mean",
             Bug::UpdatePlus => "update-plus",
             Bug::StaleWeights => "stale-weights",
+            Bug::SoftmaxNoMaxShift => "softmax-no-max-shift",
+            Bug::SoftmaxJacobianOnFused => "softmax-jacobian-on-fused",
+            Bug::SoftmaxWrongAxis => "softmax-wrong-axis",
+            Bug::BceOnProbabilities => "bce-on-probabilities",
         }
     }
 
@@ -108,6 +129,10 @@ impl Bug {
             Bug::BatchSumNotMean => "dL/dY without 1/B — every tensor, with batches of 2 or more",
             Bug::UpdatePlus => "W += lr*dW — every layer's update",
             Bug::StaleWeights => "update layer k before back-propagating through it — updates of all layers but the last",
+            Bug::SoftmaxNoMaxShift => "softmax = exp(y_hat)/sum(exp(y_hat)), no max shift — every tensor turns NaN once a logit passes ~709 (softmax_cross_entropy)",
+            Bug::SoftmaxJacobianOnFused => "J_softmax^T (softmax - y)/B: the softmax Jacobian applied twice — every tensor (softmax_cross_entropy)",
+            Bug::SoftmaxWrongAxis => "softmax over the batch (axis=0) instead of the classes — every tensor (softmax_cross_entropy)",
+            Bug::BceOnProbabilities => "(sigmoid(sigmoid(y_hat)) - y)/(m B): BCE's logit gradient on probabilities — every tensor (binary_cross_entropy)",
         }
     }
 
@@ -135,19 +160,46 @@ impl Bug {
                 "each layer is updated before the one below back-propagates through it (layers 1–{} use the updated W2–W{l})",
                 l - 1
             ),
+            Bug::SoftmaxNoMaxShift => "the softmax is exp(ŷ)/Σ exp(ŷ) without the max shift, which overflows for logits above ~709".into(),
+            Bug::SoftmaxJacobianOnFused => "the softmax's Jacobian is applied to softmax(ŷ) − y, which already includes it".into(),
+            Bug::SoftmaxWrongAxis => "the softmax is normalised over the batch (axis 0) instead of over the classes".into(),
+            Bug::BceOnProbabilities => "the binary cross-entropy's gradient σ(ŷ) − y is taken of probabilities σ(ŷ), not of the logits".into(),
         }
     }
 
-    /// Why this bug cannot change any gradient or update of a network with these
-    /// activations, output width and batch size — or `None` when it can.
+    /// The loss whose code the mistake is in (`None`: a mistake of the layers or the
+    /// update, possible with every loss).
+    pub fn loss(self) -> Option<Loss> {
+        match self {
+            Bug::MseWithoutTwo | Bug::MseWithoutSize => Some(Loss::Mse),
+            Bug::SoftmaxNoMaxShift | Bug::SoftmaxJacobianOnFused | Bug::SoftmaxWrongAxis => {
+                Some(Loss::SoftmaxCrossEntropy)
+            }
+            Bug::BceOnProbabilities => Some(Loss::BinaryCrossEntropy),
+            _ => None,
+        }
+    }
+
+    /// Whether the mistake can be made in a network trained with `loss` ([`Bug::loss`]).
+    pub fn applies_to(self, loss: Loss) -> bool {
+        self.loss().is_none_or(|l| l == loss)
+    }
+
+    /// Why this bug cannot change any gradient or update of a network with this loss,
+    /// these activations, output width and batch size — or `None` when it can.
     pub fn harmless_for(
         self,
+        loss: Loss,
         activations: &[crate::nn::activation::Activation],
         outputs: usize,
         batch_size: usize,
     ) -> Option<&'static str> {
         use crate::nn::activation::Activation::{Sigmoid, Tanh};
         match self {
+            _ if !self.applies_to(loss) => Some("a mistake in the code of another loss"),
+            Bug::SoftmaxNoMaxShift => Some(
+                "without overflow (logits below ~709) exp(ŷ)/Σ exp(ŷ) is the shifted softmax up to rounding",
+            ),
             Bug::DerivativeOfA if !activations.iter().any(|a| matches!(a, Sigmoid | Tanh)) => Some(
                 "no sigmoid/tanh layer, and for relu, leaky_relu and identity act'(a) = act'(z)",
             ),
@@ -394,6 +446,42 @@ fn loss_derivative(
         Bug::BatchSumNotMean => 1.0,
         _ => b as f64,
     };
+    let bf = b as f64;
+    match bug {
+        Bug::SoftmaxNoMaxShift | Bug::SoftmaxWrongAxis => {
+            // e = exp(ŷ) unshifted (overflows to inf), normalised per row or per column.
+            let e = y_hat.mapv(f64::exp);
+            let axis = if bug == Bug::SoftmaxWrongAxis { 0 } else { 1 };
+            let sums = e.sum_axis(ndarray::Axis(axis));
+            let mut d = Array2::zeros((b, m));
+            for ((r, c), d) in d.indexed_iter_mut() {
+                let s = if axis == 1 { sums[r] } else { sums[c] };
+                *d = (e[[r, c]] / s - y[[r, c]]) / bf;
+            }
+            return d;
+        }
+        Bug::SoftmaxJacobianOnFused => {
+            // g = (p − y)/B, then d_k = p_k·(g_k − Σ_j p_j g_j) (J_softmaxᵀ·g).
+            let g = loss.batch_derivative(y_hat, y);
+            let mut d = Array2::zeros((b, m));
+            for r in 0..b {
+                let row = y_hat.row(r);
+                let c = row.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                let e = row.mapv(|v| (v - c).exp());
+                let p = &e / e.sum();
+                let pg: f64 = p.iter().zip(g.row(r)).map(|(p, g)| p * g).sum();
+                for k in 0..m {
+                    d[[r, k]] = p[k] * (g[[r, k]] - pg);
+                }
+            }
+            return d;
+        }
+        Bug::BceOnProbabilities => {
+            let p = y_hat.mapv(crate::nn::loss::sigmoid);
+            return loss.batch_derivative(p.view(), y);
+        }
+        _ => {}
+    }
     if loss != Loss::Mse {
         // The loss's own derivative (times `B` when the bug sums the batch).
         let mut d = loss.batch_derivative(y_hat, y);
@@ -598,27 +686,85 @@ mod tests {
         assert_eq!(Bug::from_name("no-such-bug"), None);
         // derivative-of-a changes nothing without sigmoid/tanh, something with them.
         assert!(Bug::DerivativeOfA
-            .harmless_for(&[Relu, Identity], 1, 1)
+            .harmless_for(Loss::Mse, &[Relu, Identity], 1, 1)
             .is_some());
         assert!(Bug::DerivativeOfA
-            .harmless_for(&[Relu, Sigmoid], 1, 1)
+            .harmless_for(Loss::Mse, &[Relu, Sigmoid], 1, 1)
             .is_none());
         // mse-without-size only with one output; the batch bugs only at batch size 1.
         assert!(Bug::MseWithoutSize
-            .harmless_for(&[Identity], 1, 4)
+            .harmless_for(Loss::Mse, &[Identity], 1, 4)
             .is_some());
         assert!(Bug::MseWithoutSize
-            .harmless_for(&[Identity], 2, 1)
+            .harmless_for(Loss::Mse, &[Identity], 2, 1)
             .is_none());
         for b in [
             Bug::BiasNotSummed,
             Bug::BiasMeanNotSum,
             Bug::BatchSumNotMean,
         ] {
-            assert!(b.harmless_for(&[Identity], 2, 1).is_some());
-            assert!(b.harmless_for(&[Identity], 1, 2).is_none());
+            assert!(b.harmless_for(Loss::Mse, &[Identity], 2, 1).is_some());
+            assert!(b.harmless_for(Loss::Mse, &[Identity], 1, 2).is_none());
         }
-        assert!(Bug::StaleWeights.harmless_for(&[Identity], 1, 1).is_none());
+        assert!(Bug::StaleWeights
+            .harmless_for(Loss::Mse, &[Identity], 1, 1)
+            .is_none());
+        // A loss's own mistakes cannot be made with another loss.
+        assert!(Bug::MseWithoutTwo.applies_to(Loss::Mse));
+        assert!(!Bug::MseWithoutTwo.applies_to(Loss::SoftmaxCrossEntropy));
+        assert!(Bug::SoftmaxWrongAxis.applies_to(Loss::SoftmaxCrossEntropy));
+        assert!(!Bug::BceOnProbabilities.applies_to(Loss::SoftmaxCrossEntropy));
+        assert!(Bug::StaleWeights.applies_to(Loss::BinaryCrossEntropy));
+        assert!(Bug::SoftmaxWrongAxis
+            .harmless_for(Loss::Mse, &[Identity], 2, 2)
+            .is_some());
+    }
+
+    /// The classification bugs' `∂L̄/∂Ŷ` on hand values: logits `[0, ln 3]` (softmax
+    /// `[1/4, 3/4]`), target class 1, `B = 2` rows.
+    #[test]
+    fn classification_bug_injections_have_their_hand_values() {
+        let ce = Loss::SoftmaxCrossEntropy;
+        let l3 = 3f64.ln();
+        let y_hat = array![[0.0, l3], [0.0, l3]];
+        let y = array![[0.0, 1.0], [0.0, 1.0]];
+        let d = |bug| loss_derivative(ce, y_hat.view(), y.view(), bug);
+        let close = |a: Array2<f64>, b: Array2<f64>| {
+            assert!((&a - &b).iter().all(|v| v.abs() < 1e-15), "{a} vs {b}");
+        };
+        // Correct: (p − y)/B = [1/8, −1/8].
+        close(
+            d(Bug::BatchSumNotMean),
+            array![[0.25, -0.25], [0.25, -0.25]],
+        );
+        close(
+            d(Bug::SoftmaxNoMaxShift),
+            array![[0.125, -0.125], [0.125, -0.125]],
+        );
+        // Over the batch: each column's two equal entries normalise to 1/2.
+        close(
+            d(Bug::SoftmaxWrongAxis),
+            array![[0.25, -0.25], [0.25, -0.25]],
+        );
+        // p ⊙ (g − p·g) with g = [1/8, −1/8]: p·g = −1/16, so [1/4·3/16, 3/4·(−1/16)].
+        close(
+            d(Bug::SoftmaxJacobianOnFused),
+            array![[3.0 / 64.0, -3.0 / 64.0], [3.0 / 64.0, -3.0 / 64.0]],
+        );
+        // Overflow: exp(800) is inf, inf/inf is NaN.
+        let big = array![[800.0, 0.0]];
+        let y1 = array![[1.0, 0.0]];
+        let d = loss_derivative(ce, big.view(), y1.view(), Bug::SoftmaxNoMaxShift);
+        assert!(d[[0, 0]].is_nan());
+        // BCE on probabilities: σ(σ(0)) = σ(1/2).
+        let bce = Loss::BinaryCrossEntropy;
+        let d = loss_derivative(
+            bce,
+            array![[0.0]].view(),
+            array![[1.0]].view(),
+            Bug::BceOnProbabilities,
+        );
+        assert!((d[[0, 0]] - (crate::nn::loss::sigmoid(0.5) - 1.0)).abs() < 1e-16);
     }
 
     #[test]

@@ -105,6 +105,19 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
             )
         })?),
     };
+    if let (Some(b), Some(l)) = (bug, bug.and_then(Bug::loss)) {
+        if l != spec.loss {
+            return Err(Error::invalid(
+                "--inject-bug",
+                format!(
+                    "{} is a mistake in {} code, but the spec's loss is {}",
+                    b.name(),
+                    l.name(),
+                    spec.loss.name()
+                ),
+            ));
+        }
+    }
     let defaults = CheckConfig::default();
     let config = CheckConfig {
         dual: Tolerance {

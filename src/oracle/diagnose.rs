@@ -152,7 +152,7 @@ fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<V
             out.push(convention_found(conv, cmp.conventions));
         }
     }
-    for bug in Bug::ALL {
+    for bug in Bug::ALL.into_iter().filter(|b| b.applies_to(spec.loss)) {
         if reproduces(spec, cmp.conventions, Some(bug)) {
             out.push(found(Kind::Bug, bug.name(), bug.explanation(layers)));
         }
@@ -244,7 +244,7 @@ fn step_explanations(
             out.push(convention_found(conv, conventions));
         }
     }
-    for bug in Bug::ALL {
+    for bug in Bug::ALL.into_iter().filter(|b| b.applies_to(spec.loss)) {
         if try_variant(Variant {
             bug: Some(bug),
             conventions,

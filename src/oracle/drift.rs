@@ -127,7 +127,7 @@ impl Stepper for Rounded {
             let (_, da) = forward_bounds(&before, x, &z, &a, u);
             let y_hat = d.forward.output();
             let last = da.last().expect("a network has a layer");
-            let bound = loss_bounds(y_hat, last.view(), y, out.losses, u);
+            let bound = loss_bounds(net.loss, y_hat, last.view(), y, out.losses, u);
             self.loss_eval.push(SAFETY * bound.sum());
         }
         round_net(net, self.precision);

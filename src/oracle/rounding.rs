@@ -14,8 +14,12 @@
 //! | input `X` | `u·|X|` (the data rounded to the port's precision) |
 //! | `Z = A·Wᵀ + b` | `γ_{n+1}·(|A|·|W|ᵀ + |b|) + δA·|W|ᵀ` |
 //! | `A = act(Z)` | `max|act'|·δZ + c·u·|A|` (`c` = 4 for `exp`/`tanh`, 1 for leaky_relu's `0.01·z`, 0 for relu and identity) |
-//! | loss `L_r` | `(2/m)·Σ|ŷ − y|·(δŶ + u|y|) + γ_{m+2}·L_r` |
-//! | `dŶ = 2(Ŷ − Y)/(mB)` | `2(δŶ + u|Y|)/(mB) + γ_3·|dŶ|` |
+//! | MSE `L_r` | `(2/m)·Σ|ŷ − y|·(δŶ + u|y|) + γ_{m+2}·L_r` |
+//! | softmax cross-entropy `L_r` | `Σ|p − y|·δŷ + γ_{m+3}(1 + |c| + 2|ln s| + Σ|y ŷ|) + u·max|ŷ − c|` (`p` the softmax, `c` the max logit, `s` the shifted exps' sum) |
+//! | binary cross-entropy `L_r` | `(1/m)·Σ(|σ(ŷ) − y|·δŷ + γ_6(2|ŷ| + |ŷ y| + 1)) + γ_{m+1}·L_r` |
+//! | MSE `dŶ = 2(Ŷ − Y)/(mB)` | `2(δŶ + u|Y|)/(mB) + γ_3·|dŶ|` |
+//! | softmax `dŶ = (p − Y)/B` | `(p·(2·max δŷ + γ_{m+6} + 2u·max|ŷ − c|) + u|Y|)/B + γ_2·|dŶ|` |
+//! | binary `dŶ = (σ(Ŷ) − Y)/(mB)` | `(σ(1 − σ)·δŶ + γ_4·max(σ, 1 − σ) + u|Y|)/(mB) + γ_2·|dŶ|` |
 //! | `dZ = dA ⊙ act'(Z)` | `δdA·|act'| + |dA|·(max|act''|·δZ + 4u·|act'|) + u·|dZ|`, plus `|dA|` times the jump of a relu/leaky_relu whose `Z` is within `δZ` of its kink |
 //! | `dW = dZᵀ·A` | `γ_B·|dZ|ᵀ|A| + δdZᵀ·|A| + |dZ|ᵀ·δA` |
 //! | `db = Σ_rows dZ` | `γ_B·Σ|dZ| + Σ δdZ` |
@@ -34,6 +38,7 @@ use crate::check::bugs::Variant;
 use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
 use crate::nn::dense::Dense;
+use crate::nn::loss::{sigmoid, Loss};
 use crate::nn::network::Network;
 use crate::oracle::anchor::batch_of;
 use crate::oracle::trajectory::StepRecord;
@@ -110,9 +115,10 @@ pub fn forward_bounds(
     (dz_fwd, da_fwd)
 }
 
-/// Per-sample bounds of the rounding error of the losses `L_r` (the table's loss row),
+/// Per-sample bounds of the rounding error of the losses `L_r` (the table's loss rows),
 /// from the exact output `Ŷ (B, m)`, its bound `δŶ`, the targets and the exact losses.
 pub fn loss_bounds(
+    loss: Loss,
     y_hat: ArrayView2<f64>,
     y_hat_bound: ArrayView2<f64>,
     y: ArrayView2<f64>,
@@ -121,13 +127,99 @@ pub fn loss_bounds(
 ) -> Array1<f64> {
     let m = y.ncols();
     Array1::from_iter((0..y.nrows()).map(|r| {
-        let mut sum = 0.0;
-        for c in 0..m {
-            let e = y_hat_bound[[r, c]] + u * y[[r, c]].abs();
-            sum += 2.0 * (y_hat[[r, c]] - y[[r, c]]).abs() * e;
+        let (p, pb, t) = (y_hat.row(r), y_hat_bound.row(r), y.row(r));
+        match loss {
+            Loss::Mse => {
+                let mut sum = 0.0;
+                for c in 0..m {
+                    let e = pb[c] + u * t[c].abs();
+                    sum += 2.0 * (p[c] - t[c]).abs() * e;
+                }
+                sum / m as f64 + gamma(m + 2, u) * losses[r].abs()
+            }
+            Loss::SoftmaxCrossEntropy => {
+                // Propagated: Σ|softmax − y|·δŷ. Computed: the shifted exps and their
+                // sum (relative γ_{m+3} plus u·|ŷ_k − c| from the shift), the log, the
+                // dot product and the two additions.
+                let sm = softmax(p);
+                let c = p.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                let spread = p.iter().map(|v| (v - c).abs()).fold(0.0, f64::max);
+                let ln_s = p.iter().map(|v| (v - c).exp()).sum::<f64>().ln();
+                let dot: f64 = p.iter().zip(t).map(|(a, b)| (a * b).abs()).sum();
+                let mut data = 0.0;
+                for k in 0..m {
+                    data += (sm[k] - t[k]).abs() * pb[k];
+                }
+                data + (gamma(m + 3, u) + u * spread)
+                    + gamma(m + 3, u) * (c.abs() + 2.0 * ln_s.abs() + dot)
+            }
+            Loss::BinaryCrossEntropy => {
+                // Propagated: Σ|σ − y|·δŷ/m. Computed: each term's max, product,
+                // subtraction, exp and log1p (γ_6 of its parts), the sum and the /m.
+                let mut sum = 0.0;
+                for k in 0..m {
+                    let term_parts = 2.0 * p[k].abs() + (p[k] * t[k]).abs() + 1.0;
+                    sum += (sigmoid(p[k]) - t[k]).abs() * pb[k] + gamma(6, u) * term_parts;
+                }
+                sum / m as f64 + gamma(m + 1, u) * losses[r].abs()
+            }
         }
-        sum / m as f64 + gamma(m + 2, u) * losses[r].abs()
     }))
+}
+
+/// Per-element bounds of the rounding error of `∂L̄/∂Ŷ (B, m)` (the table's `dŶ`
+/// rows), from the exact output, its bound, the targets and the exact gradient `d`.
+fn d_output_bounds(
+    loss: Loss,
+    y_hat: ArrayView2<f64>,
+    y_hat_bound: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    d: ArrayView2<f64>,
+    u: f64,
+) -> Array2<f64> {
+    let (b, m) = y.dim();
+    let mut out = Array2::zeros((b, m));
+    for r in 0..b {
+        let (p, pb, t) = (y_hat.row(r), y_hat_bound.row(r), y.row(r));
+        match loss {
+            Loss::Mse => {
+                for k in 0..m {
+                    out[[r, k]] = 2.0 * (pb[k] + u * t[k].abs()) / (m * b) as f64
+                        + gamma(3, u) * d[[r, k]].abs();
+                }
+            }
+            Loss::SoftmaxCrossEntropy => {
+                // δp_k ≤ p_k·(2·max δŷ + γ_{m+6} + 2u·max|ŷ − c|) (each exp's argument,
+                // the exps' sum, the division), then the subtraction and the /B.
+                let sm = softmax(p);
+                let c = p.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+                let spread = p.iter().map(|v| (v - c).abs()).fold(0.0, f64::max);
+                let worst = pb.fold(0.0f64, |a, &v| a.max(v));
+                for k in 0..m {
+                    let dp = sm[k] * (2.0 * worst + gamma(m + 6, u) + 2.0 * u * spread);
+                    out[[r, k]] = (dp + u * t[k].abs()) / b as f64 + gamma(2, u) * d[[r, k]].abs();
+                }
+            }
+            Loss::BinaryCrossEntropy => {
+                // δσ ≤ σ(1 − σ)·δŷ + γ_4·σ (exp, addition, division, subtraction).
+                for k in 0..m {
+                    let sg = sigmoid(p[k]);
+                    let ds = sg * (1.0 - sg) * pb[k] + gamma(4, u) * sg.max(1.0 - sg);
+                    out[[r, k]] =
+                        (ds + u * t[k].abs()) / (m * b) as f64 + gamma(2, u) * d[[r, k]].abs();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `softmax(p)` with the max shift.
+fn softmax(p: ArrayView1<f64>) -> Array1<f64> {
+    let c = p.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
+    let e = p.mapv(|v| (v - c).exp());
+    let s = e.sum();
+    e / s
 }
 
 /// Per-element bounds of the rounding error of re-anchored step `rec` (computed by
@@ -144,19 +236,26 @@ pub fn step_bounds(
     let x = spec.x.slice(s![rows.clone(), ..]);
     let y = spec.y.slice(s![rows, ..]);
     let nl = before.layers.len();
-    let (b, m) = (x.nrows(), y.ncols());
+    let b = x.nrows();
     let (dz_fwd, da_fwd) = forward_bounds(&before.layers, x, &rec.z, &rec.a, u);
     let y_hat = &rec.a[nl - 1];
     let yhat_b = &da_fwd[nl - 1];
-    let loss = loss_bounds(y_hat.view(), yhat_b.view(), y, rec.loss.view(), u);
-    let mut d_output = Array2::zeros((b, m));
-    Zip::from(&mut d_output)
-        .and(yhat_b)
-        .and(y)
-        .and(&rec.d_output)
-        .for_each(|d, &yb, &y, &g| {
-            *d = 2.0 * (yb + u * y.abs()) / (m * b) as f64 + gamma(3, u) * g.abs();
-        });
+    let loss = loss_bounds(
+        before.loss,
+        y_hat.view(),
+        yhat_b.view(),
+        y,
+        rec.loss.view(),
+        u,
+    );
+    let d_output = d_output_bounds(
+        before.loss,
+        y_hat.view(),
+        yhat_b.view(),
+        y,
+        rec.d_output.view(),
+        u,
+    );
     // Backward, top layer first.
     let mut dw = vec![Array2::zeros((0, 0)); nl];
     let mut db = vec![Array1::zeros(0); nl];

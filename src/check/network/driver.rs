@@ -161,6 +161,7 @@ pub fn check_network(
         },
         sizes: spec.sizes.clone(),
         activations: spec.activations.clone(),
+        loss: spec.loss,
     })
 }
 

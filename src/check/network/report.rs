@@ -22,6 +22,8 @@ pub struct NetworkReport {
     pub sizes: Vec<usize>,
     /// The network's activations.
     pub activations: Vec<crate::nn::activation::Activation>,
+    /// The network's loss.
+    pub loss: crate::nn::loss::Loss,
 }
 
 impl NetworkReport {
@@ -74,7 +76,7 @@ impl NetworkReport {
             if let Some(bug) = self.options.bug {
                 let outputs = self.sizes.last().copied().unwrap_or(1);
                 let why = bug
-                    .harmless_for(&self.activations, outputs, self.batch_size)
+                    .harmless_for(self.loss, &self.activations, outputs, self.batch_size)
                     .unwrap_or("it changed nothing the checked coordinates can see; try --mode exhaustive or another network");
                 line.push_str(&format!(
                     "\nnote: the injected bug {} went undetected because {why}",
