@@ -10,7 +10,8 @@
 //! writes a `trajectory.json` (schema version 1) with the first `N` steps (default 8)
 //! traced in full. Only the initial draws come from the crate
 //! ([`backprop_oracle::rng::RandomState`], NumPy's legacy generator); the forward pass,
-//! the loss, the backward pass and the update are written here with plain loops over
+//! the loss (MSE, softmax or binary cross-entropy), the backward pass and the update
+//! are written here with plain loops over
 //! `Vec<T>`, generic over `f32`/`f64`, so that they check the crate instead of
 //! repeating it. With `--dtype f32` everything (data, initial weights, arithmetic) is
 //! float32 and the header says `"precision": "float32"`.
@@ -19,7 +20,9 @@
 //! here independently of the crate's bug catalogue: `stale-weights` (layer k−1
 //! back-propagates through the updated W_k), `mse-without-2`, `bias-grad-mean`,
 //! `init-transposed` (randn(in, out).T), `drop-last-batch`, `wrong-seed` (seed + 1),
-//! `lr-typo` (1.5 lr), `relu-half` (relu'(0) = 0.5), `leaky-one` (leaky_relu'(0) = 1);
+//! `lr-typo` (1.5 lr), `relu-half` (relu'(0) = 0.5), `leaky-one` (leaky_relu'(0) = 1),
+//! `ce-sum-not-mean` (the softmax cross-entropy's batch gradient not divided by B),
+//! `softmax-wrong-axis` (the softmax normalised over the batch);
 //! or like a broken port: `nan` (the last epoch loss is 0/0, written as `NaN`), `crash`
 //! (exit 3), `garbage` (half a JSON document), `sleep` (30 s before training).
 //!
@@ -34,7 +37,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const MISTAKES: &str = "stale-weights mse-without-2 bias-grad-mean init-transposed \
-    drop-last-batch wrong-seed lr-typo relu-half leaky-one nan crash garbage sleep";
+    drop-last-batch wrong-seed lr-typo relu-half leaky-one ce-sum-not-mean softmax-wrong-axis \
+    nan crash garbage sleep";
 
 /// The scalar the port computes in: `f32` or `f64`.
 trait Float:
@@ -50,6 +54,8 @@ trait Float:
     fn get(self) -> f64;
     fn exp(self) -> Self;
     fn tanh(self) -> Self;
+    fn ln(self) -> Self;
+    fn ln_1p(self) -> Self;
 }
 
 macro_rules! float {
@@ -67,6 +73,12 @@ macro_rules! float {
             }
             fn tanh(self) -> Self {
                 $t::tanh(self)
+            }
+            fn ln(self) -> Self {
+                $t::ln(self)
+            }
+            fn ln_1p(self) -> Self {
+                $t::ln_1p(self)
             }
         }
     };
@@ -190,6 +202,82 @@ fn act_grad<T: Float>(name: &str, z: T, a: T, (relu0, leaky0): (f64, f64)) -> T 
     }
 }
 
+/// The per-sample losses of a batch's output `Ŷ (B, m)` and `dŶ = ∂L̄/∂Ŷ` (the batch
+/// mean's gradient):
+/// * `mse`: `L_r = mean_k (ŷ − y)²`, `dŶ = 2(Ŷ − Y)/(m·B)`;
+/// * `softmax_cross_entropy`: `L_r = c + ln Σ_k e^{ŷ_k − c} − Σ_k y_k ŷ_k` (`c` the
+///   row's max), `dŶ = (softmax(Ŷ) − Y)/B`;
+/// * `binary_cross_entropy`: `L_r = mean_k [max(ŷ, 0) − ŷ y + ln(1 + e^{−|ŷ|})]`,
+///   `dŶ = (σ(Ŷ) − Y)/(m·B)`.
+fn loss<T: Float>(name: &str, y_hat: &Mat<T>, y: &[Vec<T>], mistake: &str) -> (Mat<T>, Vec<T>) {
+    let (rows, m) = (y_hat.rows, y_hat.cols);
+    let (zero, one) = (T::of(0.0), T::of(1.0));
+    let (mf, bf) = (T::of(m as f64), T::of(rows as f64));
+    let t = |i: usize| y[i / m][i % m];
+    match name {
+        "softmax_cross_entropy" => {
+            let max = |r: usize| {
+                (0..m)
+                    .map(|j| y_hat.at(r, j))
+                    .fold(y_hat.at(r, 0), |a, v| if v > a { v } else { a })
+            };
+            let e = y_hat.map(|i, v| (v - max(i / m)).exp());
+            let sums: Vec<T> = (0..rows)
+                .map(|r| (0..m).fold(zero, |s, j| s + e.at(r, j)))
+                .collect();
+            let losses = (0..rows)
+                .map(|r| {
+                    let dot = (0..m).fold(zero, |s, j| s + y[r][j] * y_hat.at(r, j));
+                    max(r) + sums[r].ln() - dot
+                })
+                .collect();
+            let d = if mistake == "softmax-wrong-axis" {
+                // Normalised over the batch (axis 0) instead of the classes.
+                let raw = y_hat.map(|_, v| v.exp());
+                let cols: Vec<T> = (0..m)
+                    .map(|j| (0..rows).fold(zero, |s, r| s + raw.at(r, j)))
+                    .collect();
+                raw.map(|i, v| (v / cols[i % m] - t(i)) / bf)
+            } else if mistake == "ce-sum-not-mean" {
+                e.map(|i, v| v / sums[i / m] - t(i))
+            } else {
+                e.map(|i, v| (v / sums[i / m] - t(i)) / bf)
+            };
+            (d, losses)
+        }
+        "binary_cross_entropy" => {
+            let abs = |v: T| if v < zero { zero - v } else { v };
+            let losses = (0..rows)
+                .map(|r| {
+                    let sum = (0..m).fold(zero, |s, j| {
+                        let v = y_hat.at(r, j);
+                        let pos = if v > zero { v } else { zero };
+                        s + (pos - v * y[r][j] + (zero - abs(v)).exp().ln_1p())
+                    });
+                    sum / mf
+                })
+                .collect();
+            let sigmoid = |v: T| {
+                if v >= zero {
+                    one / (one + (zero - v).exp())
+                } else {
+                    v.exp() / (one + v.exp())
+                }
+            };
+            (y_hat.map(|i, v| (sigmoid(v) - t(i)) / (mf * bf)), losses)
+        }
+        _ => {
+            let err = y_hat.map(|i, v| v - t(i));
+            let two = if mistake == "mse-without-2" { 1.0 } else { 2.0 };
+            let d_out = err.map(|_, e| T::of(two) / (mf * bf) * e);
+            let losses = (0..rows)
+                .map(|r| (0..m).fold(zero, |s, j| s + err.at(r, j) * err.at(r, j)) / mf)
+                .collect();
+            (d_out, losses)
+        }
+    }
+}
+
 /// `W −= lr dW`, `b −= lr db`.
 fn update<T: Float>((w, b): &mut (Mat<T>, Vec<T>), dw: &Mat<T>, db: &[T], lr: T) {
     w.data
@@ -244,7 +332,7 @@ fn train<T: Float>(spec: &Spec, trace: usize, mistake: &str) -> Run {
         Targets::Rows(y) => y.clone(),
     };
     let (x, y) = (cast(&spec.x), cast(&y));
-    let (n, bs, m) = (x.len(), spec.batch_size.max(1), y[0].len());
+    let (n, bs) = (x.len(), spec.batch_size.max(1));
     let lr = T::of(spec.lr * if is("lr-typo") { 1.5 } else { 1.0 });
     let conventions = (
         if is("relu-half") { 0.5 } else { 0.0 },
@@ -273,16 +361,8 @@ fn train<T: Float>(spec: &Spec, trace: usize, mistake: &str) -> Run {
                 acts.push(z.map(|_, v| act(&spec.activations[k], v)));
                 zs.push(z);
             }
-            // L_r = mean over outputs of (ŷ − y)²; dŶ = 2(Ŷ − Y)/(m·B).
-            let err = acts[net.len()].map(|i, v| v - y[start + i / m][i % m]);
-            let two = if is("mse-without-2") { 1.0 } else { 2.0 };
-            let d_out = err.map(|_, e| T::of(two) / (T::of(m as f64) * T::of(rows as f64)) * e);
-            let sample_loss: Vec<T> = (0..rows)
-                .map(|r| {
-                    (0..m).fold(T::of(0.0), |s, j| s + err.at(r, j) * err.at(r, j))
-                        / T::of(m as f64)
-                })
-                .collect();
+            let y_hat = &acts[net.len()];
+            let (d_out, sample_loss) = loss(&spec.loss, y_hat, &y[start..end], mistake);
             for &l in &sample_loss {
                 total = total + l;
             }
@@ -408,11 +488,8 @@ fn run() -> Result<(), (u8, String)> {
         serde_json::from_str(&text).map_err(|e| usage(format!("{spec_path}: {e}")))?;
     let spec: Spec = serde_json::from_value(spec_value.clone())
         .map_err(|e| usage(format!("{spec_path}: {e}")))?;
-    if spec.loss != "mse" {
-        return Err(usage(format!(
-            "{spec_path}: loss {:?} is not \"mse\"",
-            spec.loss
-        )));
+    if !["mse", "softmax_cross_entropy", "binary_cross_entropy"].contains(&spec.loss.as_str()) {
+        return Err(usage(format!("{spec_path}: unknown loss {:?}", spec.loss)));
     }
     match mistake.as_str() {
         "crash" => return Err((3, "simulated crash: index out of range in layer 1".into())),

@@ -189,7 +189,7 @@ fn random_classifier(i: u32) -> (Spec, Vec<usize>) {
         spec.loss = Loss::SoftmaxCrossEntropy;
         spec.y = Array2::zeros((n, m));
         for mut row in spec.y.rows_mut() {
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 row.mapv_inplace(|_| real_in(&mut rng, 0.0, 1.0));
                 let sum = row.sum();
                 row.mapv_inplace(|v| v / sum);
@@ -201,7 +201,7 @@ fn random_classifier(i: u32) -> (Spec, Vec<usize>) {
         let m = int_in(&mut rng, 1, 6);
         *spec.sizes.last_mut().unwrap() = m;
         spec.loss = Loss::BinaryCrossEntropy;
-        let fractional = i % 3 == 0;
+        let fractional = i.is_multiple_of(3);
         spec.y = Array2::from_shape_simple_fn((n, m), || {
             let v = real_in(&mut rng, 0.0, 1.0);
             if fractional {

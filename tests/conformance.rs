@@ -19,7 +19,7 @@ mod common;
 use common::{stderr, stdout, Scratch, BIN};
 
 /// The battery, in the order it runs.
-const CASES: [&str; 22] = [
+const CASES: [&str; 25] = [
     "article",
     "article_seed1",
     "identity",
@@ -42,6 +42,9 @@ const CASES: [&str; 22] = [
     "large_lr",
     "single_sample",
     "long_run",
+    "softmax_cross_entropy",
+    "softmax_large_logits",
+    "binary_cross_entropy",
 ];
 
 fn modified(p: &Path) -> Option<std::time::SystemTime> {
@@ -219,9 +222,9 @@ fn entries(dir: &Path) -> Vec<String> {
 // The battery and a correct port
 // ---------------------------------------------------------------------------------------
 
-/// `--list` prints the 22 cases, one line each, name first, in the order they run.
+/// `--list` prints the 25 cases, one line each, name first, in the order they run.
 #[test]
-fn list_names_the_22_cases_in_order() {
+fn list_names_the_25_cases_in_order() {
     let s = Scratch::new("list");
     let out = exit_with(&conformance(&s, &["--list"]), 0);
     let names: Vec<&str> = out
@@ -277,7 +280,7 @@ fn correct_port_passes_the_whole_battery_in_f32() {
             "{out}"
         );
     }
-    assert!(out.ends_with("22 of 22 cases passed\n"), "{out}");
+    assert!(out.ends_with("25 of 25 cases passed\n"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -310,6 +313,31 @@ fn mse_without_2_is_caught_and_named() {
         ("f32", 0, "multi_output"),
     ] {
         caught(&s, "mse-without-2", run, named);
+    }
+}
+
+/// The softmax cross-entropy's batch gradient summed instead of averaged: named as the
+/// catalogue's `batch-sum-not-mean`, from a traced step and from the whole run.
+#[test]
+fn cross_entropy_summed_over_the_batch_is_caught_and_named() {
+    let s = Scratch::new("cesum");
+    for run in [
+        ("f32", 8, "softmax_cross_entropy"),
+        ("f64", 0, "softmax_cross_entropy"),
+    ] {
+        caught(&s, "ce-sum-not-mean", run, "bug batch-sum-not-mean");
+    }
+}
+
+/// The softmax normalised over the batch instead of the classes.
+#[test]
+fn softmax_over_the_wrong_axis_is_caught_and_named() {
+    let s = Scratch::new("axis");
+    for run in [
+        ("f32", 8, "softmax_cross_entropy"),
+        ("f64", 8, "softmax_cross_entropy"),
+    ] {
+        caught(&s, "softmax-wrong-axis", run, "bug softmax-wrong-axis");
     }
 }
 
@@ -739,7 +767,7 @@ fn export_cases_writes_every_case_into_a_new_folder() {
         &conformance(&s, &["--export-cases", d, "--trace-steps", "2"]),
         0,
     );
-    assert!(out.starts_with("wrote 22 cases into "), "{out}");
+    assert!(out.starts_with("wrote 25 cases into "), "{out}");
     assert_eq!(entries(&dir), {
         let mut c = CASES.map(String::from).to_vec();
         c.sort();

@@ -46,13 +46,7 @@ fn check(name: &str) -> MaxErr {
         .iter()
         .fold(0.0f64, |m, v| m.max(v.abs()));
     let large_logits = spec.loss.is_classification() && largest_logit >= 50.0;
-    let tol = if smooth {
-        1e-9
-    } else if large_logits {
-        1e-9
-    } else {
-        1e-12
-    };
+    let tol = if smooth || large_logits { 1e-9 } else { 1e-12 };
 
     for (k, ((w, b), layer)) in params(&fixture["initial"])
         .iter()

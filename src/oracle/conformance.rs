@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::io::outdir::{Allowed, OutDir};
 use crate::io::spec::{Overrides, Spec};
 use crate::nn::activation::Activation::{self, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
+use crate::nn::loss::Loss;
 use crate::oracle::candidate::load_candidate;
 use crate::oracle::compare::{CompareOptions, Comparison};
 use crate::oracle::diagnose::compare_and_diagnose;
@@ -57,6 +58,25 @@ fn targets(x: &Array2<f64>, m: usize) -> Array2<f64> {
             .map(|(c, v)| v * (1.0 + (c + k) as f64 * 0.5))
             .sum();
         (0.5 * s).tanh() + 0.1 * k as f64
+    })
+}
+
+/// One-hot class targets for `x`: the class of each row is the largest of its `m`
+/// [`targets`] (a fixed rule, so every port reads the same labels).
+fn classes(x: &Array2<f64>, m: usize) -> Array2<f64> {
+    let t = targets(x, m);
+    Array2::from_shape_fn((x.nrows(), m), |(r, k)| {
+        let row = t.row(r);
+        let best = (0..m).fold(0, |b, j| if row[j] > row[b] { j } else { b });
+        f64::from(u8::from(k == best))
+    })
+}
+
+/// 0/1 targets for `x`: the sign of each of its `m` [`targets`] less their mean 0.1·k.
+fn binary(x: &Array2<f64>, m: usize) -> Array2<f64> {
+    let t = targets(x, m);
+    Array2::from_shape_fn(t.dim(), |(r, k)| {
+        f64::from(u8::from(t[[r, k]] > 0.1 * k as f64))
     })
 }
 
@@ -129,6 +149,26 @@ pub fn cases() -> Vec<Case> {
         c("long_run", "2000 epochs of a small tanh net: rounding drift over a long run", net(&[2, 3, 1], &[Tanh, Identity], grid(5, 2, 1.0), 1, |s| {
             s.epochs = 2000;
             s.lr = 0.02;
+        })),
+        c("softmax_cross_entropy", "a 4-class softmax cross-entropy on logits, batches of 3 over 9 samples: (softmax − y)/B", net(&[3, 5, 4], &[Tanh, Identity], grid(9, 3, 1.0), 4, |s| {
+            s.loss = Loss::SoftmaxCrossEntropy;
+            s.y = classes(&s.x, 4);
+            s.batch_size = 3;
+            s.lr = 0.2;
+        })),
+        c("softmax_large_logits", "softmax cross-entropy on logits in the hundreds (init_scale 40): exp overflows unless the max is subtracted first", net(&[3, 5, 3], &[Relu, Identity], grid(6, 3, 1.0), 3, |s| {
+            s.loss = Loss::SoftmaxCrossEntropy;
+            s.y = classes(&s.x, 3);
+            s.init_scale = 40.0;
+            s.lr = 1e-4;
+            s.batch_size = 2;
+            s.epochs = 10;
+        })),
+        c("binary_cross_entropy", "two independent sigmoid outputs under binary cross-entropy on logits, batches of 4: (σ − y)/(mB)", net(&[2, 4, 2], &[Relu, Identity], grid(8, 2, 1.0), 2, |s| {
+            s.loss = Loss::BinaryCrossEntropy;
+            s.y = binary(&s.x, 2);
+            s.batch_size = 4;
+            s.lr = 0.2;
         })),
     ]
 }

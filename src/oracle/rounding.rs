@@ -18,8 +18,8 @@
 //! | softmax cross-entropy `L_r` | `Σ|p − y|·δŷ + γ_{m+3}(1 + |c| + 2|ln s| + Σ|y ŷ|) + u·max|ŷ − c|` (`p` the softmax, `c` the max logit, `s` the shifted exps' sum) |
 //! | binary cross-entropy `L_r` | `(1/m)·Σ(|σ(ŷ) − y|·δŷ + γ_6(2|ŷ| + |ŷ y| + 1)) + γ_{m+1}·L_r` |
 //! | MSE `dŶ = 2(Ŷ − Y)/(mB)` | `2(δŶ + u|Y|)/(mB) + γ_3·|dŶ|` |
-//! | softmax `dŶ = (p − Y)/B` | `(p·(2·max δŷ + γ_{m+6} + 2u·max|ŷ − c|) + u|Y|)/B + γ_2·|dŶ|` |
-//! | binary `dŶ = (σ(Ŷ) − Y)/(mB)` | `(σ(1 − σ)·δŶ + γ_4·max(σ, 1 − σ) + u|Y|)/(mB) + γ_2·|dŶ|` |
+//! | softmax `dŶ = (p − Y)/B` | `(p·(2·max δŷ + γ_{m+B+6} + 4u·max|ŷ|) + u|Y|)/B + γ_2·|dŶ|` (`p = B·dŶ + Y`, the step's own probabilities) |
+//! | binary `dŶ = (σ(Ŷ) − Y)/(mB)` | `(σ(1 − σ)·δŶ + γ_4·max(σ, 1 − σ) + u|Y|)/(mB) + γ_2·|dŶ|` (`σ = mB·dŶ + Y`) |
 //! | `dZ = dA ⊙ act'(Z)` | `δdA·|act'| + |dA|·(max|act''|·δZ + 4u·|act'|) + u·|dZ|`, plus `|dA|` times the jump of a relu/leaky_relu whose `Z` is within `δZ` of its kink |
 //! | `dW = dZᵀ·A` | `γ_B·|dZ|ᵀ|A| + δdZᵀ·|A| + |dZ|ᵀ·δA` |
 //! | `db = Σ_rows dZ` | `γ_B·Σ|dZ| + Σ δdZ` |
@@ -189,21 +189,23 @@ fn d_output_bounds(
                 }
             }
             Loss::SoftmaxCrossEntropy => {
-                // δp_k ≤ p_k·(2·max δŷ + γ_{m+6} + 2u·max|ŷ − c|) (each exp's argument,
-                // the exps' sum, the division), then the subtraction and the /B.
-                let sm = softmax(p);
-                let c = p.fold(f64::NEG_INFINITY, |a, &v| a.max(v));
-                let spread = p.iter().map(|v| (v - c).abs()).fold(0.0, f64::max);
+                // δp_k ≤ p_k·(2·max δŷ + γ_{m+B+6} + 2u·(|c| + max|ŷ|)) (each exp's
+                // argument, shifted or not, the sum of the exps, the division), then the
+                // subtraction and the /B. `p_k = B·d_k + y_k`, the probability the step
+                // computed (a variant's own, e.g. normalised over another axis).
+                let c = p.fold(0.0f64, |a, &v| a.max(v.abs()));
                 let worst = pb.fold(0.0f64, |a, &v| a.max(v));
                 for k in 0..m {
-                    let dp = sm[k] * (2.0 * worst + gamma(m + 6, u) + 2.0 * u * spread);
+                    let pk = (d[[r, k]] * b as f64 + t[k]).abs();
+                    let dp = pk * (2.0 * worst + gamma(m + b + 6, u) + 4.0 * u * c);
                     out[[r, k]] = (dp + u * t[k].abs()) / b as f64 + gamma(2, u) * d[[r, k]].abs();
                 }
             }
             Loss::BinaryCrossEntropy => {
-                // δσ ≤ σ(1 − σ)·δŷ + γ_4·σ (exp, addition, division, subtraction).
+                // δσ ≤ σ(1 − σ)·δŷ + γ_4·σ (exp, addition, division, subtraction), with
+                // `σ = m·B·d + y`, the value the step computed.
                 for k in 0..m {
-                    let sg = sigmoid(p[k]);
+                    let sg = (d[[r, k]] * (m * b) as f64 + t[k]).clamp(0.0, 1.0);
                     let ds = sg * (1.0 - sg) * pb[k] + gamma(4, u) * sg.max(1.0 - sg);
                     out[[r, k]] =
                         (ds + u * t[k].abs()) / (m * b) as f64 + gamma(2, u) * d[[r, k]].abs();
