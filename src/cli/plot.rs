@@ -1,4 +1,5 @@
-//! The loss curve as an SVG file (plotters' SVG backend: no system libraries).
+//! The loss curve and the accuracy curves as SVG files (plotters' SVG backend: no
+//! system libraries).
 
 use std::path::Path;
 
@@ -14,8 +15,8 @@ const MARK: &str = "backprop-oracle:";
 /// Checks, before any work is done, that `path` can be written: its folder exists, it
 /// is not a folder, and if it exists it is a plot this program wrote (anything else is
 /// never overwritten).
-pub fn check_target(path: &Path) -> Result<()> {
-    let bad = |p: &str| Error::invalid("--plot", format!("{}: {p}", path.display()));
+pub fn check_target(path: &Path, flag: &str) -> Result<()> {
+    let bad = |p: &str| Error::invalid(flag, format!("{}: {p}", path.display()));
     if path.is_dir() {
         return Err(bad("is a folder, expected an .svg file name"));
     }
@@ -95,6 +96,65 @@ pub fn loss_curve(path: &Path, loss: &[f64], log_scale: bool, title: &str) -> Re
         }
         root.present().map_err(|e| io(e.to_string()))?;
     }
+    write_svg(path, svg, title)
+}
+
+/// Draws accuracy curves, each `(name, [(epoch, fraction right)])`, into `path` (the
+/// accuracy axis up to 100%).
+pub fn accuracy_curves(path: &Path, curves: &[(&str, Vec<(f64, f64)>)], title: &str) -> Result<()> {
+    let io = |e: String| Error::file(path, e);
+    let last = curves
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|p| p.0))
+        .fold(0.0f64, f64::max);
+    // From 5 points below the lowest accuracy (in tens) to 100%.
+    let lowest = curves
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|p| 100.0 * p.1))
+        .fold(100.0f64, f64::min);
+    let bottom = ((lowest - 5.0) / 10.0).floor().max(0.0) * 10.0;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (800, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| io(e.to_string()))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..last + 1.0, bottom..100.0)
+            .map_err(|e| io(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy (%)")
+            .draw()
+            .map_err(|e| io(e.to_string()))?;
+        for (i, (name, points)) in curves.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().map(|&(e, a)| (e, 100.0 * a)),
+                    color,
+                ))
+                .map_err(|e| io(e.to_string()))?
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::LowerRight)
+            .draw()
+            .map_err(|e| io(e.to_string()))?;
+        root.present().map_err(|e| io(e.to_string()))?;
+    }
+    write_svg(path, svg, title)
+}
+
+/// Writes a drawn plot to a temporary name and renames it into place.
+fn write_svg(path: &Path, svg: String, title: &str) -> Result<()> {
     debug_assert!(title.starts_with(MARK) && svg.contains(MARK));
     let tmp = path.with_extension(format!("svg.tmp-{}", std::process::id()));
     register(&tmp);

@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// Also draw the loss curve into an SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<std::path::PathBuf>,
+    /// Also draw the accuracy curves (training set and held-out set, at the evaluated
+    /// epochs) into an SVG file: classification losses only.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot_accuracy: Option<std::path::PathBuf>,
     /// Put the plot's loss axis on a log scale.
     #[arg(long, requires = "plot")]
     pub log_scale: bool,
@@ -47,7 +51,16 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
     if let Some(plot) = &args.plot {
-        crate::cli::plot::check_target(plot)?;
+        crate::cli::plot::check_target(plot, "--plot")?;
+    }
+    if let Some(plot) = &args.plot_accuracy {
+        if !spec.loss.is_classification() {
+            return Err(crate::error::Error::invalid(
+                "--plot-accuracy",
+                format!("needs a classification loss; the spec's loss is {}", spec.loss.name()),
+            ));
+        }
+        crate::cli::plot::check_target(plot, "--plot-accuracy")?;
     }
     let engine = if args.reference {
         Engine::exact()
@@ -68,6 +81,20 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let run = run?;
     epochs.io_result?;
     plot(args, &run.loss)?;
+    if let Some(path) = &args.plot_accuracy {
+        let curve = |f: fn(&EpochEval) -> Option<f64>| -> Vec<(f64, f64)> {
+            epochs
+                .evaluations
+                .iter()
+                .filter_map(|e| f(e).map(|a| (e.epoch as f64, a)))
+                .collect()
+        };
+        let mut curves = vec![("training set", curve(|e| e.train.accuracy))];
+        if spec.test.is_some() {
+            curves.push(("held-out set", curve(|e| e.test.and_then(|t| t.accuracy))));
+        }
+        crate::cli::plot::accuracy_curves(path, &curves, "backprop-oracle: accuracy per epoch")?;
+    }
     if epochs.text {
         if let Some(last) = epochs.evaluations.last() {
             write_stdout(&format!("Final (epoch {}){}\n", last.epoch, last.text()))?;
