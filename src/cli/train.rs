@@ -57,7 +57,10 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         if !spec.loss.is_classification() {
             return Err(crate::error::Error::invalid(
                 "--plot-accuracy",
-                format!("needs a classification loss; the spec's loss is {}", spec.loss.name()),
+                format!(
+                    "needs a classification loss; the spec's loss is {}",
+                    spec.loss.name()
+                ),
             ));
         }
         crate::cli::plot::check_target(plot, "--plot-accuracy")?;

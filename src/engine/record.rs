@@ -166,7 +166,8 @@ mod tests {
 
     /// The recorded step is `Network::train_step` bit for bit: forward, losses,
     /// gradients (with layer 0's `dX`) and the updated parameters, on layers that take
-    /// the vectorised kernels, layers that do not, one-output layers, 1 and 2 threads.
+    /// the vectorised kernels, layers that do not, one-output layers, each loss, 1 and
+    /// 2 threads (the gradient checker's claimed gradients are these).
     #[test]
     fn the_recorded_step_is_the_reference_step_bit_for_bit() {
         let shapes: [(&[usize], usize); 3] = [
@@ -179,7 +180,8 @@ mod tests {
             let activations: Vec<_> = (0..sizes.len() - 1)
                 .map(|k| acts[(k + s) % acts.len()])
                 .collect();
-            let net = Network::init(sizes, &activations, Loss::Mse, s as u32, 0.3).unwrap();
+            let loss = Loss::ALL[s % Loss::ALL.len()];
+            let net = Network::init(sizes, &activations, loss, s as u32, 0.3).unwrap();
             let x = Array2::from_shape_fn((b, sizes[0]), |(r, c)| {
                 ((r * 31 + c * 7) % 17) as f64 / 17.0 - 0.5
             });
@@ -190,7 +192,7 @@ mod tests {
             for threads in [1, 2] {
                 let mut got_net = net.clone();
                 let (gf, gl, gg) = train_step(&mut got_net, x.view(), y.view(), 0.05, threads);
-                let what = format!("{sizes:?}, {threads} thread(s)");
+                let what = format!("{sizes:?}, {loss:?}, {threads} thread(s)");
                 for (w, g) in wf.layers.iter().zip(&gf.layers) {
                     assert_eq!(bits(&w.z), bits(&g.z), "z, {what}");
                     assert_eq!(bits(&w.a), bits(&g.a), "a, {what}");
