@@ -11,8 +11,10 @@ trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle comp
 
   --spec         model spec JSON (README keys; missing optional keys take the README
                  defaults; `x`/`y` inline, or a string naming a float64 .npy file or an .npz
-                 holding arrays `x` and `y`, relative to the spec file's folder). Default:
-                 the article's 2-3-1 spec.
+                 holding arrays `x` and `y`, or {"file": F, "member": M} (optional "shape",
+                 "dtype", "sha256" are checked), relative to the spec file's folder; `y` may
+                 be int64 in a file; a held-out `x_test`/`y_test` is accepted and ignored).
+                 Default: the article's 2-3-1 spec.
   --out          `.json` -> trajectory.json, `.npz` -> reference.npz (float arrays in the
                  port's dtype, `step{s}_samples` int64). Written to a temporary sibling and
                  renamed into place.
@@ -39,9 +41,23 @@ trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle comp
                    stale-weights     layerwise backward that updates each layer as soon as its
                                      gradient is known, so the layer below back-propagates
                                      through the new W (implies --backward layerwise)
+                   softmax-wrong-axis  (softmax_cross_entropy) a hand-written custom_vjp for
+                                     the cross-entropy whose backward is g·(softmax(ŷ, axis=0)
+                                     - y): normalised over the batch, not the classes; loss
+                                     values stay right
+                   ce-sum-not-mean   (cross-entropies) the batch objective is jnp.sum of the
+                                     per-sample losses instead of jnp.mean: no 1/B
+                 (mse-without-2 needs the loss mse)
 
 Exit codes: 0 success; 2 bad input (one line `error: ...` on stderr); 3 training diverged
 (a loss or parameter became non-finite; nothing is written).
+
+Losses (the spec's "loss"; optax-free; the cross-entropies take logits from an identity last
+layer; y given as class labels, a flat y of 0 … m-1, is one-hot encoded when read):
+  mse                    jnp.mean((ŷ - y)², axis=1) per sample
+  softmax_cross_entropy  -jnp.sum(y * jax.nn.log_softmax(ŷ, axis=1), axis=1) per sample
+  binary_cross_entropy   -jnp.mean(y * log_sigmoid(ŷ) + (1 - y) * log_sigmoid(-ŷ), axis=1)
+The objective L̄ is their jnp.mean over the batch, differentiated by jax.grad.
 
 Derivatives at exactly z = 0 (measured with jax.grad at +0.0 and -0.0, float32 and float64,
 jax 0.10.2; the same through jax.vjp on a batch):
@@ -58,12 +74,15 @@ sigmoid and tanh are jax.nn.sigmoid and jnp.tanh with JAX's own derivatives.
 Shapes: a batch is B samples as rows. Layer k maps `in` -> `out` features:
 W (out, in), b (out), X (B, in), Z = A = (B, out). m = width of the output layer.
 """
-import argparse, io, json, math, os, shlex, sys, tempfile, zipfile
+import argparse, hashlib, io, json, math, os, shlex, sys, tempfile, zipfile
 import numpy as np
 
 TOOL = "jax_port"
 BUGS = ("none", "init-transposed", "drop-last-batch", "bias-grad-mean", "mse-without-2",
-        "stale-weights")
+        "stale-weights", "softmax-wrong-axis", "ce-sum-not-mean")
+LOSS_BUGS = {"mse-without-2": ("mse",),           # bugs in one loss's code: the losses they need
+             "softmax-wrong-axis": ("softmax_cross_entropy",),
+             "ce-sum-not-mean": ("softmax_cross_entropy", "binary_cross_entropy")}
 
 # ---------------------------------------------------------------------------------------
 # Spec handling, data loading and output writing (the same code is in torch_port.py).
@@ -73,7 +92,11 @@ ARTICLE = {"sizes": [2, 3, 1], "activations": ["relu", "identity"], "loss": "mse
            "lr": 0.01, "epochs": 1000, "batch_size": 1, "log_every": 100}
 REQUIRED = ("sizes", "activations", "x", "y")
 DEFAULTS = {key: value for key, value in ARTICLE.items() if key not in REQUIRED}
+TEST_KEYS = ("x_test", "y_test")                 # a held-out set: accepted, never read or written
 ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
+LOSSES = ("mse", "softmax_cross_entropy", "binary_cross_entropy")
+REFERENCE_KEYS = ("file", "member", "shape", "dtype", "sha256")
+ROW_SUM_SLACK = 1e-9                             # a probability row may sum to 1 ± this
 MAX_SPEC_BYTES = 1 << 30
 
 
@@ -98,6 +121,10 @@ def _is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _show(v):                                    # 3.0 -> "3", 0.5 -> "0.5"
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
 def _no_duplicates(pairs):
     out = {}
     for key, value in pairs:
@@ -111,27 +138,97 @@ def _reject_constant(name):                      # NaN, Infinity, -Infinity are 
     raise InputError(f"spec: non-finite number {name}")
 
 
-def _load_array(field, value, base, sizes):
-    """`x` or `y` as a float64 ndarray, from inline JSON or a .npy/.npz file."""
-    if isinstance(value, str):
-        path = os.path.join(base, value)
-        try:
-            with open(path, "rb") as f:
-                loaded = np.load(f, allow_pickle=False)
-                if isinstance(loaded, np.lib.npyio.NpzFile):
-                    if field not in loaded.files:
-                        raise InputError(f"spec.{field}: {value}: no array named {field!r} "
-                                         f"in the .npz (has {sorted(loaded.files)})")
-                    arr = loaded[field]
-                else:
-                    arr = loaded
-        except InputError:
-            raise
-        except Exception as e:                   # OSError, ValueError, BadZipFile, ...
-            raise InputError(f"spec.{field}: {value}: cannot read: {e}".replace("\n", " "))
-        if arr.dtype != np.float64:
-            raise InputError(f"spec.{field}: {value}: dtype must be float64, got {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
+def _read_file(field, value, base):
+    """The array a file reference names: a string (a .npy file, or the .npz member named
+    like the field) or {"file", "member", "shape", "dtype", "sha256"} (only `file` is
+    required; `member` is for an .npz; the others, when given, must match what is read;
+    sha256 is of the array's .npy bytes). Relative to the spec file's folder."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in REFERENCE_KEYS:
+                raise InputError(f"spec.{field}.{key}: unknown key (expected one of "
+                                 f"{', '.join(REFERENCE_KEYS)})")
+        name, member = value.get("file"), value.get("member")
+        if not isinstance(name, str):
+            raise InputError(f"spec.{field}.file: must be a file name")
+        if member is not None and not isinstance(member, str):
+            raise InputError(f"spec.{field}.member: must be a string")
+    else:
+        name, member = value, None
+    if not name.strip():
+        raise InputError(f"spec.{field}: names no file (empty string)")
+    path = os.path.join(base, name)
+    try:
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                member = field if member is None else member
+                if member not in loaded.files:
+                    raise InputError(f"spec.{field}: {name}: no array named {member!r} "
+                                     f"in the .npz (has {sorted(loaded.files)})")
+                arr = loaded[member]
+                raw = loaded.zip.read(member + ".npy")   # the member as inflated
+            else:
+                if member is not None:
+                    raise InputError(f"spec.{field}.member: is only for an .npz file")
+                arr = loaded
+                f.seek(0)
+                raw = f.read()
+    except InputError:
+        raise
+    except Exception as e:                       # OSError, ValueError, BadZipFile, ...
+        raise InputError(f"spec.{field}: {name}: cannot read: {e}".replace("\n", " "))
+    if isinstance(value, dict):
+        if "shape" in value and value["shape"] != list(arr.shape):
+            raise InputError(f"spec.{field}.shape: is {value['shape']}, but {name} holds "
+                             f"{list(arr.shape)}")
+        if "dtype" in value and value["dtype"] != arr.dtype.str:
+            raise InputError(f"spec.{field}.dtype: is {value['dtype']!r}, but {name} holds "
+                             f"{arr.dtype.str!r}")
+        if "sha256" in value and value["sha256"] != hashlib.sha256(raw).hexdigest():
+            raise InputError(f"spec.{field}.sha256: is {value['sha256']}, but {name} holds "
+                             f"SHA-256 {hashlib.sha256(raw).hexdigest()}")
+    if field == "y" and arr.dtype == np.int64:   # targets (class labels) may be int64
+        if arr.size and np.abs(arr).max() > 2 ** 53:
+            raise InputError(f"spec.y: {name}: an int64 target beyond 2^53 is not exact as float64")
+        arr = arr.astype(np.float64)
+    if arr.dtype != np.float64:
+        allowed = "float64 or int64" if field == "y" else "float64"
+        raise InputError(f"spec.{field}: {name}: dtype must be {allowed}, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _one_hot(labels, classes):
+    """Class labels 0 … classes−1 (N,) -> one-hot rows (N, classes)."""
+    for i, c in enumerate(labels):
+        if not (c >= 0 and c < classes and float(c).is_integer()):
+            raise InputError(f"spec.y[{i}]: must be a class label, a whole number in "
+                             f"0..={classes - 1} (the network has {classes} outputs), got {_show(c)}")
+    y = np.zeros((len(labels), classes))
+    y[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
+    return y
+
+
+def _check_targets(y, loss):
+    """Cross-entropy targets: in [0, 1]; softmax's rows are probabilities (sum 1)."""
+    if loss == "mse":
+        return
+    for r, row in enumerate(y):
+        for c, v in enumerate(row):
+            if not 0.0 <= v <= 1.0:
+                raise InputError(f"spec.y[{r}][{c}]: must be in [0, 1] with the loss {loss} "
+                                 f"(a probability or a 0/1 label), got {_show(v)}")
+        if loss == "softmax_cross_entropy" and abs(sum(row.tolist()) - 1.0) > ROW_SUM_SLACK:
+            raise InputError(f"spec.y[{r}]: must sum to 1 with the loss softmax_cross_entropy "
+                             f"(a probability row, one-hot for a class; or give y as class "
+                             f"labels), sums to {sum(row.tolist())!r}")
+
+
+def _load_array(field, value, base, sizes, loss="mse"):
+    """`x` or `y` as a float64 ndarray, from inline JSON or a .npy/.npz file. A flat `y`
+    is one output, or class labels (one-hot encoded) for softmax_cross_entropy."""
+    if isinstance(value, (str, dict)):
+        arr = _read_file(field, value, base)
     elif isinstance(value, list):
         if not value:
             raise InputError(f"spec.{field}: must hold at least one sample")
@@ -148,7 +245,8 @@ def _load_array(field, value, base, sizes):
                         raise InputError(f"spec.{field}[{i}][{j}]: must be a number")
         arr = np.array(value, dtype=np.float64)
     else:
-        raise InputError(f"spec.{field}: must be an array or a .npy/.npz file name")
+        raise InputError(f"spec.{field}: must be an array, a .npy/.npz file name or "
+                         f"{{\"file\": ..., \"member\": ...}}")
     if arr.size == 0:
         raise InputError(f"spec.{field}: empty")
     if not np.all(np.isfinite(arr)):
@@ -158,16 +256,21 @@ def _load_array(field, value, base, sizes):
             raise InputError(f"spec.x: must be (samples, {sizes[0]}), got shape {arr.shape}")
     else:
         if arr.ndim == 1:
-            if sizes[-1] != 1:
+            if loss == "softmax_cross_entropy" and sizes[-1] >= 2:
+                arr = _one_hot(arr, sizes[-1])   # class labels
+            elif sizes[-1] != 1:
                 raise InputError(f"spec.y: flat y needs one output, the net has {sizes[-1]}")
-            arr = arr.reshape(-1, 1)
+            else:
+                arr = arr.reshape(-1, 1)
         if arr.ndim != 2 or arr.shape[1] != sizes[-1]:
             raise InputError(f"spec.y: must be (samples, {sizes[-1]}), got shape {arr.shape}")
+        _check_targets(arr, loss)
     return arr
 
 
 def load_spec(path):
-    """The resolved spec (every key, README order, x/y inline) and x (n, n_0), y (n, m)."""
+    """The resolved spec (every key, README order, x/y inline; y one-hot rows for class
+    labels; x_test/y_test dropped) and x (n, n_0), y (n, m)."""
     if path is None:
         raw, base = dict(ARTICLE), os.getcwd()
     else:
@@ -186,11 +289,15 @@ def load_spec(path):
     if not isinstance(raw, dict):
         raise InputError("spec: must be a JSON object")
     for key in raw:
-        if key not in ARTICLE:
-            raise InputError(f"spec.{key}: unknown key (expected one of {', '.join(ARTICLE)})")
+        if key not in ARTICLE and key not in TEST_KEYS:
+            raise InputError(f"spec.{key}: unknown key (expected one of "
+                             f"{', '.join(list(ARTICLE) + list(TEST_KEYS))})")
     for key in REQUIRED:
         if key not in raw:
             raise InputError(f"spec.{key}: missing")
+    for key, other in (TEST_KEYS, TEST_KEYS[::-1]):
+        if key in raw and other not in raw:
+            raise InputError(f"spec.{other}: is required when {key} is given")
     spec = {key: raw.get(key, DEFAULTS.get(key)) for key in ARTICLE}
     sizes = spec["sizes"]
     if not isinstance(sizes, list) or len(sizes) < 2:
@@ -206,8 +313,18 @@ def load_spec(path):
         if a not in ACTIVATION_NAMES:
             raise InputError(f"spec.activations[{i}]: must be one of "
                              f"{', '.join(ACTIVATION_NAMES)}, got {a!r}")
-    if spec["loss"] != "mse":
-        raise InputError(f"spec.loss: must be \"mse\", got {spec['loss']!r}")
+    loss = spec["loss"]
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise InputError(f"spec.loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss != "mse" and acts[-1] != "identity":   # the cross-entropies take logits
+        inside = "sigmoid" if loss == "binary_cross_entropy" else "softmax"
+        raise InputError(f"spec.activations[{len(acts) - 1}]: must be identity with the loss "
+                         f"{loss}: the network's outputs are logits and the {inside} is inside "
+                         f"the loss, got {acts[-1]}")
+    if loss == "softmax_cross_entropy" and sizes[-1] < 2:
+        raise InputError(f"spec.sizes[{len(sizes) - 1}]: must be ≥ 2 with the loss "
+                         f"softmax_cross_entropy (one output per class; for one yes/no output "
+                         f"use binary_cross_entropy), got {sizes[-1]}")
     if not _is_int(spec["seed"]) or not 0 <= spec["seed"] <= 4294967295:
         raise InputError(f"spec.seed: must be an integer in 0 ..= 4294967295, got {spec['seed']!r}")
     for key in ("init_scale", "lr"):
@@ -219,7 +336,7 @@ def load_spec(path):
         if not _is_int(spec[key]) or spec[key] < 1:
             raise InputError(f"spec.{key}: must be an integer ≥ 1, got {spec[key]!r}")
     x = _load_array("x", spec["x"], base, sizes)
-    y = _load_array("y", spec["y"], base, sizes)
+    y = _load_array("y", spec["y"], base, sizes, loss)
     if len(x) != len(y):
         raise InputError(f"spec.y: {len(y)} samples, spec.x has {len(x)}")
     spec["x"], spec["y"] = x.tolist(), (y.tolist() if y.shape[1] > 1 else y[:, 0].tolist())
@@ -336,6 +453,9 @@ def run_main(argv, add_arguments, train, make_header):
             raise InputError(f"--trace-steps: must be ≥ 0, got {args.trace_steps}")
         check_out_path(args.out)
         spec, x, y = load_spec(args.spec)
+        if spec["loss"] not in LOSS_BUGS.get(args.bug, (spec["loss"],)):
+            raise InputError(f"--bug {args.bug}: needs the loss "
+                             f"{' or '.join(LOSS_BUGS[args.bug])}, the spec has {spec['loss']}")
         initial, final, losses, steps = train(args, spec, x, y)
         header = make_header(args, spec)
         write_output(args.out, header, initial, final, losses, steps)
@@ -380,7 +500,7 @@ def train_jax(args, spec, x, y):
     import jax.numpy as jnp
     npdt = np.float32 if args.dtype == "float32" else np.float64
     acts, lr, bs, n = spec["activations"], spec["lr"], spec["batch_size"], len(x)
-    L, bug, mode = len(acts), args.bug, jax_backward_mode(args)
+    L, bug, mode, loss_name = len(acts), args.bug, jax_backward_mode(args), spec["loss"]
 
     relu = jax.nn.relu if args.relu == "nn" else (lambda z: jnp.maximum(z, 0))
     leaky = ((lambda z: jax.nn.leaky_relu(z, 0.01)) if args.leaky == "nn"
@@ -405,11 +525,36 @@ def train_jax(args, spec, x, y):
         def sq_err(yhat, y_):
             return (yhat - y_) ** 2
 
-    def sample_losses(yhat, Y):                  # (B,): L_r = (1/m) sum_k (ŷ - y)²
-        return jnp.mean(sq_err(yhat, Y), axis=1)
+    def plain_softmax_xent(yhat, y_):            # (B,): -sum_k y_k log softmax(ŷ)_k
+        return -jnp.sum(y_ * jax.nn.log_softmax(yhat, axis=1), axis=1)
 
-    def objective_of_yhat(yhat, Y):              # L̄ = mean over the batch
-        return jnp.mean(sample_losses(yhat, Y))
+    softmax_xent = plain_softmax_xent
+    if bug == "softmax-wrong-axis":              # a hand-written VJP, softmax over the batch
+        softmax_xent = jax.custom_vjp(plain_softmax_xent)
+
+        def softmax_xent_fwd(yhat, y_):
+            return plain_softmax_xent(yhat, y_), (yhat, y_)
+
+        def softmax_xent_bwd(res, g):            # g (B,): dL̄/dL_r = 1/B
+            yhat, y_ = res
+            p = jax.nn.softmax(yhat, axis=0)     # should be axis=1 (the classes)
+            return g[:, None] * (p - y_), jnp.zeros_like(y_)
+
+        softmax_xent.defvjp(softmax_xent_fwd, softmax_xent_bwd)
+
+    def sample_losses(yhat, Y):                  # (B,): the per-sample losses L_r
+        if loss_name == "softmax_cross_entropy":
+            return softmax_xent(yhat, Y)
+        if loss_name == "binary_cross_entropy":  # (1/m) sum_k -[y log σ(ŷ) + (1-y) log σ(-ŷ)]
+            return -jnp.mean(Y * jax.nn.log_sigmoid(yhat) + (1 - Y) * jax.nn.log_sigmoid(-yhat),
+                             axis=1)
+        return jnp.mean(sq_err(yhat, Y), axis=1)      # L_r = (1/m) sum_k (ŷ - y)²
+
+    def batch_objective(sl):                     # L̄ = mean over the batch
+        return jnp.sum(sl) if bug == "ce-sum-not-mean" else jnp.mean(sl)
+
+    def objective_of_yhat(yhat, Y):
+        return batch_objective(sample_losses(yhat, Y))
 
     def objective(params, X, Y, probes):
         A, zs, as_ = X, [], []
@@ -418,7 +563,7 @@ def train_jax(args, spec, x, y):
             A = ACT[name](Z) + probe             # probe = 0: dL̄/d(probe) = dL̄/dA
             zs.append(Z), as_.append(A)
         sl = sample_losses(A, Y)
-        return jnp.mean(sl), (zs, as_, sl)
+        return batch_objective(sl), (zs, as_, sl)
 
     grad_fn = jax.grad(objective, argnums=(0, 1, 3), has_aux=True)
 

@@ -6,16 +6,28 @@ golden trajectory: initial/final parameters, every epoch's loss, and the full fo
 backward and update of the first N updates (JSON; optionally the same arrays as .npz).
     python3 examples/numpy_port.py [--spec SPEC.json] [--trace-steps N] [--out F.json] [--npz F.npz]
 
+Losses (the spec's "loss"), per sample L_r of the output ŷ (m) and target y (m), and the
+batch objective L̄ = (1/B) sum_r L_r:
+    mse                    L = (1/m) sum_k (ŷ_k - y_k)²              dL̄/dŶ = 2(Ŷ - Y)/(mB)
+    softmax_cross_entropy  L = logsumexp(ŷ) - y·ŷ                   dL̄/dŶ = (softmax(Ŷ) - Y)/B
+    binary_cross_entropy   L = (1/m) sum_k [max(ŷ,0) - ŷy + log1p(exp(-|ŷ|))]
+                                                                    dL̄/dŶ = (σ(Ŷ) - Y)/(mB)
+The cross-entropies take logits: the last layer must be identity. A flat y with a softmax
+over m ≥ 2 outputs is class labels 0 … m-1 (one-hot encoded here). x and y may also name a
+.npy file, an .npz (member named like the key), or {"file": F, "member": M}, relative to the
+spec's folder; a held-out x_test/y_test is accepted and not used. Bad input: exit code 2.
+
 Shapes: a batch is B samples as rows. Layer k maps `in` -> `out` features:
 W (out, in), b (out), X (B, in), Z = A = (B, out). m = width of the output layer.
 """
-import argparse, io, json, shlex, sys, zipfile
+import argparse, io, json, os, shlex, sys, zipfile
 import numpy as np
 
 ARTICLE = {"sizes": [2, 3, 1], "activations": ["relu", "identity"], "loss": "mse", "seed": 0,
            "init_scale": 1.0, "x": [[1, 2], [2, 1], [3, 1], [1, 3]], "y": [4, 3, 5, 5],
            "lr": 0.01, "epochs": 1000, "batch_size": 1, "log_every": 100}
 REQUIRED = ("sizes", "activations", "x", "y")
+LOSSES = ("mse", "softmax_cross_entropy", "binary_cross_entropy")
 DEFAULTS = {key: value for key, value in ARTICLE.items() if key not in REQUIRED}   # README table
 
 
@@ -34,23 +46,74 @@ ACTIVATIONS = {
 }
 
 
+def fail(message):                               # bad input: one line on stderr, exit code 2
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load_data(value, key, base):
+    """Inline data, or the array a file reference names: "F.npy", "F.npz" (the member named
+    like the key) or {"file": F, "member": M}, relative to the spec's folder (base)."""
+    if not isinstance(value, (str, dict)):
+        return np.array(value, dtype=np.float64)
+    name, member = (value, key) if isinstance(value, str) else (value["file"], value.get("member", key))
+    data = np.load(os.path.join(base, name), allow_pickle=False)
+    return np.asarray(data[member] if isinstance(data, np.lib.npyio.NpzFile) else data,
+                      dtype=np.float64)                # int64 class labels become exact floats
+
+
 def load_spec(path):
     """The spec with every key filled in; x as (n, n_0) and y as (n, n_L) float arrays."""
     spec = dict(ARTICLE) if path is None else json.load(open(path))
-    unknown, missing = set(spec) - set(ARTICLE), set(REQUIRED) - set(spec)
+    base = "." if path is None else os.path.dirname(path)
+    unknown = set(spec) - set(ARTICLE) - {"x_test", "y_test"}   # the held-out set is not used
+    missing = set(REQUIRED) - set(spec)
     if unknown or missing:
-        sys.exit(f"error: spec: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+        fail(f"spec: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
     spec = {key: spec.get(key, DEFAULTS.get(key)) for key in ARTICLE}   # README key order
     for key in ("seed", "epochs", "batch_size", "log_every"):
         spec[key] = int(spec[key])
     for key in ("init_scale", "lr"):
         spec[key] = float(spec[key])
-    x = np.array(spec["x"], dtype=np.float64)                       # (n, n_0)
-    y = np.array(spec["y"], dtype=np.float64).reshape(len(x), -1)   # (n, n_L), flat y -> one column
-    assert x.shape[1] == spec["sizes"][0] and y.shape[1] == spec["sizes"][-1], "x/y shape vs sizes"
-    assert len(spec["activations"]) == len(spec["sizes"]) - 1 and spec["loss"] == "mse"
+    loss, acts, m = spec["loss"], spec["activations"], spec["sizes"][-1]
+    if loss not in LOSSES:
+        fail(f"spec.loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss != "mse" and acts[-1] != "identity":      # the cross-entropies take logits
+        fail(f"spec.activations[{len(acts) - 1}]: must be identity with the loss {loss}, got {acts[-1]}")
+    if loss == "softmax_cross_entropy" and m < 2:
+        fail(f"spec.sizes[{len(acts)}]: must be ≥ 2 with the loss softmax_cross_entropy, got {m}")
+    x = load_data(spec["x"], "x", base)                             # (n, n_0)
+    y = load_data(spec["y"], "y", base)
+    if loss == "softmax_cross_entropy" and y.ndim == 1:             # class labels 0 … m-1
+        bad = [i for i, c in enumerate(y) if not (0 <= c < m and c == int(c))]
+        if bad:
+            fail(f"spec.y[{bad[0]}]: must be a class label 0..={m - 1}, got {y[bad[0]]}")
+        y = np.eye(m)[y.astype(int)]                                # one-hot rows (n, m)
+    y = y.reshape(len(x), -1)                                       # (n, n_L), flat y -> one column
+    assert x.shape[1] == spec["sizes"][0] and y.shape[1] == m, "x/y shape vs sizes"
+    assert len(acts) == len(spec["sizes"]) - 1
+    if loss != "mse" and not np.all((y >= 0) & (y <= 1)):
+        fail(f"spec.y: targets must be in [0, 1] with the loss {loss}")
+    if loss == "softmax_cross_entropy" and np.any(np.abs(y.sum(axis=1) - 1) > 1e-9):
+        fail("spec.y: each row must sum to 1 with the loss softmax_cross_entropy")
     spec["x"], spec["y"] = x.tolist(), (y.tolist() if y.shape[1] > 1 else y[:, 0].tolist())
     return spec, x, y
+
+
+def loss_and_gradient(loss, Yhat, Y):
+    """Per-sample losses L (B,) and dL̄/dŶ (B, m) for the batch mean L̄ = (1/B) sum_r L_r."""
+    B, m = Y.shape
+    if loss == "softmax_cross_entropy":
+        c = Yhat.max(axis=1, keepdims=True)      # the max shift: no exp overflows
+        e = np.exp(Yhat - c)                     # (B, m)
+        s = e.sum(axis=1, keepdims=True)         # (B, 1)
+        L = (np.log(s) + c)[:, 0] - np.sum(Y * Yhat, axis=1)   # logsumexp(ŷ) - y·ŷ
+        return L, (e / s - Y) / B                # (softmax(ŷ) - y)/B
+    if loss == "binary_cross_entropy":
+        L = np.mean(np.maximum(Yhat, 0) - Yhat * Y + np.log1p(np.exp(-np.abs(Yhat))), axis=1)
+        return L, (_sigmoid(Yhat) - Y) / (m * B)  # (σ(ŷ) - y)/(mB)
+    L = np.mean((Yhat - Y) ** 2, axis=1)         # L_r = (1/m) sum_k (ŷ-y)²
+    return L, 2 * (Yhat - Y) / (m * B)           # dL̄/dŶ, L̄ = mean over the batch
 
 
 def init_params(spec):
@@ -93,7 +156,7 @@ def layers_json(params):                         # [(W, b), ...] -> JSON layers
 def train(spec, x, y, trace_steps):
     params = init_params(spec)
     initial = [(W.copy(), b.copy()) for W, b in params]
-    acts, lr, bs, m = spec["activations"], spec["lr"], spec["batch_size"], y.shape[1]
+    acts, lr, bs = spec["activations"], spec["lr"], spec["batch_size"]
     losses, steps, step = [], [], 0
     for epoch in range(spec["epochs"]):
         total = 0.0
@@ -102,9 +165,8 @@ def train(spec, x, y, trace_steps):
             X, Y = x[idx], y[idx]                # (B, n_0), (B, m)
             cache = forward(params, acts, X)
             Yhat = cache[-1][1]                  # (B, m)
-            sample_loss = np.mean((Yhat - Y) ** 2, axis=1)   # (B,): L_r = (1/m) sum_k (ŷ-y)²
+            sample_loss, dYhat = loss_and_gradient(spec["loss"], Yhat, Y)   # (B,), (B, m)
             total = sum(sample_loss, total)      # epoch loss: per-sample losses, added in order
-            dYhat = 2 * (Yhat - Y) / (m * len(idx))          # dL̄/dŶ, L̄ = mean over the batch
             grads = backward(params, acts, X, cache, dYhat)
             for (W, b), (dW, db, _) in zip(params, grads):
                 W -= lr * dW                     # in place: one update per batch

@@ -10,8 +10,10 @@ trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle comp
 
   --spec         model spec JSON (README keys; missing optional keys take the README
                  defaults; `x`/`y` inline, or a string naming a float64 .npy file or an .npz
-                 holding arrays `x` and `y`, relative to the spec file's folder). Default:
-                 the article's 2-3-1 spec.
+                 holding arrays `x` and `y`, or {"file": F, "member": M} (optional "shape",
+                 "dtype", "sha256" are checked), relative to the spec file's folder; `y` may
+                 be int64 in a file; a held-out `x_test`/`y_test` is accepted and ignored).
+                 Default: the article's 2-3-1 spec.
   --out          `.json` -> trajectory.json, `.npz` -> reference.npz (float arrays in the
                  port's dtype, `step{s}_samples` int64). Written to a temporary sibling and
                  renamed into place.
@@ -34,10 +36,30 @@ trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle comp
                    mse-without-2     dL/dy_hat = (y_hat - y)/m; reported losses stay right *
                    stale-weights     each layer is updated as soon as its gradient is known,
                                      so the layer below back-propagates through the new W *
-                 (* need the hand-written backward: they imply --backward manual)
+                   softmax-wrong-axis  (softmax_cross_entropy) the hand-written gradient
+                                     (softmax(ŷ) - y)/B takes torch.softmax(ŷ, dim=0): the
+                                     softmax is normalised over the batch, not the classes;
+                                     reported losses stay right (F.cross_entropy)            *
+                   ce-sum-not-mean   (cross-entropies) reduction='sum' instead of 'mean', so
+                                     the gradient is not divided by B (manual: no 1/B). For
+                                     binary_cross_entropy torch's sum is over all B·m terms,
+                                     so the 1/m goes too (the gradient is m·B times too large)
+                 (* need the hand-written backward: they imply --backward manual;
+                 mse-without-2 needs the loss mse)
 
 Exit codes: 0 success; 2 bad input (one line `error: ...` on stderr); 3 training diverged
 (a loss or parameter became non-finite; nothing is written).
+
+Losses (the spec's "loss"; the cross-entropies take logits from an identity last layer):
+  mse                    ((ŷ - y)²).mean(dim=1) per sample, their mean as the objective
+  softmax_cross_entropy  F.cross_entropy(ŷ, target, reduction='mean'), target the class
+                         indices (int64) when y is one-hot (e.g. given as class labels, a flat
+                         y of 0 … m-1), else the probability rows; per-sample losses from
+                         reduction='none'. manual: dL̄/dŶ = (torch.softmax(ŷ, dim=1) - y)/B
+  binary_cross_entropy   F.binary_cross_entropy_with_logits(ŷ, y, reduction='mean') (a mean
+                         over all B·m terms, = (1/B) sum_r (1/m) sum_k); per-sample losses the
+                         reduction='none' terms' mean over the outputs. manual:
+                         dL̄/dŶ = (torch.sigmoid(ŷ) - y)/(m B)
 
 Derivatives at the kinks: relu'(0) = 0 (torch's threshold_backward, and `z > 0` in the
 manual path), leaky_relu'(0) = 0.01 (slope 0.01; torch uses `z > 0` too). With autograd,
@@ -47,13 +69,16 @@ uses e/(1+e)^2 (e = exp(-|z|)) and 4e/(1+e)^2 (e = exp(-2|z|)), accurate when sa
 Shapes: a batch is B samples as rows. Layer k maps `in` -> `out` features:
 W (out, in), b (out), X (B, in), Z = A = (B, out). m = width of the output layer.
 """
-import argparse, io, json, math, os, shlex, sys, tempfile, zipfile
+import argparse, hashlib, io, json, math, os, shlex, sys, tempfile, zipfile
 import numpy as np
 
 TOOL = "torch_port"
 BUGS = ("none", "init-transposed", "drop-last-batch", "bias-grad-mean", "mse-without-2",
-        "stale-weights")
-MANUAL_BUGS = ("bias-grad-mean", "mse-without-2", "stale-weights")
+        "stale-weights", "softmax-wrong-axis", "ce-sum-not-mean")
+MANUAL_BUGS = ("bias-grad-mean", "mse-without-2", "stale-weights", "softmax-wrong-axis")
+LOSS_BUGS = {"mse-without-2": ("mse",),           # bugs in one loss's code: the losses they need
+             "softmax-wrong-axis": ("softmax_cross_entropy",),
+             "ce-sum-not-mean": ("softmax_cross_entropy", "binary_cross_entropy")}
 
 # ---------------------------------------------------------------------------------------
 # Spec handling, data loading and output writing (the same code is in jax_port.py).
@@ -63,7 +88,11 @@ ARTICLE = {"sizes": [2, 3, 1], "activations": ["relu", "identity"], "loss": "mse
            "lr": 0.01, "epochs": 1000, "batch_size": 1, "log_every": 100}
 REQUIRED = ("sizes", "activations", "x", "y")
 DEFAULTS = {key: value for key, value in ARTICLE.items() if key not in REQUIRED}
+TEST_KEYS = ("x_test", "y_test")                 # a held-out set: accepted, never read or written
 ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
+LOSSES = ("mse", "softmax_cross_entropy", "binary_cross_entropy")
+REFERENCE_KEYS = ("file", "member", "shape", "dtype", "sha256")
+ROW_SUM_SLACK = 1e-9                             # a probability row may sum to 1 ± this
 MAX_SPEC_BYTES = 1 << 30
 
 
@@ -88,6 +117,10 @@ def _is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _show(v):                                    # 3.0 -> "3", 0.5 -> "0.5"
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
 def _no_duplicates(pairs):
     out = {}
     for key, value in pairs:
@@ -101,27 +134,97 @@ def _reject_constant(name):                      # NaN, Infinity, -Infinity are 
     raise InputError(f"spec: non-finite number {name}")
 
 
-def _load_array(field, value, base, sizes):
-    """`x` or `y` as a float64 ndarray, from inline JSON or a .npy/.npz file."""
-    if isinstance(value, str):
-        path = os.path.join(base, value)
-        try:
-            with open(path, "rb") as f:
-                loaded = np.load(f, allow_pickle=False)
-                if isinstance(loaded, np.lib.npyio.NpzFile):
-                    if field not in loaded.files:
-                        raise InputError(f"spec.{field}: {value}: no array named {field!r} "
-                                         f"in the .npz (has {sorted(loaded.files)})")
-                    arr = loaded[field]
-                else:
-                    arr = loaded
-        except InputError:
-            raise
-        except Exception as e:                   # OSError, ValueError, BadZipFile, ...
-            raise InputError(f"spec.{field}: {value}: cannot read: {e}".replace("\n", " "))
-        if arr.dtype != np.float64:
-            raise InputError(f"spec.{field}: {value}: dtype must be float64, got {arr.dtype}")
-        arr = np.ascontiguousarray(arr, dtype=np.float64)
+def _read_file(field, value, base):
+    """The array a file reference names: a string (a .npy file, or the .npz member named
+    like the field) or {"file", "member", "shape", "dtype", "sha256"} (only `file` is
+    required; `member` is for an .npz; the others, when given, must match what is read;
+    sha256 is of the array's .npy bytes). Relative to the spec file's folder."""
+    if isinstance(value, dict):
+        for key in value:
+            if key not in REFERENCE_KEYS:
+                raise InputError(f"spec.{field}.{key}: unknown key (expected one of "
+                                 f"{', '.join(REFERENCE_KEYS)})")
+        name, member = value.get("file"), value.get("member")
+        if not isinstance(name, str):
+            raise InputError(f"spec.{field}.file: must be a file name")
+        if member is not None and not isinstance(member, str):
+            raise InputError(f"spec.{field}.member: must be a string")
+    else:
+        name, member = value, None
+    if not name.strip():
+        raise InputError(f"spec.{field}: names no file (empty string)")
+    path = os.path.join(base, name)
+    try:
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.lib.npyio.NpzFile):
+                member = field if member is None else member
+                if member not in loaded.files:
+                    raise InputError(f"spec.{field}: {name}: no array named {member!r} "
+                                     f"in the .npz (has {sorted(loaded.files)})")
+                arr = loaded[member]
+                raw = loaded.zip.read(member + ".npy")   # the member as inflated
+            else:
+                if member is not None:
+                    raise InputError(f"spec.{field}.member: is only for an .npz file")
+                arr = loaded
+                f.seek(0)
+                raw = f.read()
+    except InputError:
+        raise
+    except Exception as e:                       # OSError, ValueError, BadZipFile, ...
+        raise InputError(f"spec.{field}: {name}: cannot read: {e}".replace("\n", " "))
+    if isinstance(value, dict):
+        if "shape" in value and value["shape"] != list(arr.shape):
+            raise InputError(f"spec.{field}.shape: is {value['shape']}, but {name} holds "
+                             f"{list(arr.shape)}")
+        if "dtype" in value and value["dtype"] != arr.dtype.str:
+            raise InputError(f"spec.{field}.dtype: is {value['dtype']!r}, but {name} holds "
+                             f"{arr.dtype.str!r}")
+        if "sha256" in value and value["sha256"] != hashlib.sha256(raw).hexdigest():
+            raise InputError(f"spec.{field}.sha256: is {value['sha256']}, but {name} holds "
+                             f"SHA-256 {hashlib.sha256(raw).hexdigest()}")
+    if field == "y" and arr.dtype == np.int64:   # targets (class labels) may be int64
+        if arr.size and np.abs(arr).max() > 2 ** 53:
+            raise InputError(f"spec.y: {name}: an int64 target beyond 2^53 is not exact as float64")
+        arr = arr.astype(np.float64)
+    if arr.dtype != np.float64:
+        allowed = "float64 or int64" if field == "y" else "float64"
+        raise InputError(f"spec.{field}: {name}: dtype must be {allowed}, got {arr.dtype}")
+    return np.ascontiguousarray(arr, dtype=np.float64)
+
+
+def _one_hot(labels, classes):
+    """Class labels 0 … classes−1 (N,) -> one-hot rows (N, classes)."""
+    for i, c in enumerate(labels):
+        if not (c >= 0 and c < classes and float(c).is_integer()):
+            raise InputError(f"spec.y[{i}]: must be a class label, a whole number in "
+                             f"0..={classes - 1} (the network has {classes} outputs), got {_show(c)}")
+    y = np.zeros((len(labels), classes))
+    y[np.arange(len(labels)), labels.astype(np.int64)] = 1.0
+    return y
+
+
+def _check_targets(y, loss):
+    """Cross-entropy targets: in [0, 1]; softmax's rows are probabilities (sum 1)."""
+    if loss == "mse":
+        return
+    for r, row in enumerate(y):
+        for c, v in enumerate(row):
+            if not 0.0 <= v <= 1.0:
+                raise InputError(f"spec.y[{r}][{c}]: must be in [0, 1] with the loss {loss} "
+                                 f"(a probability or a 0/1 label), got {_show(v)}")
+        if loss == "softmax_cross_entropy" and abs(sum(row.tolist()) - 1.0) > ROW_SUM_SLACK:
+            raise InputError(f"spec.y[{r}]: must sum to 1 with the loss softmax_cross_entropy "
+                             f"(a probability row, one-hot for a class; or give y as class "
+                             f"labels), sums to {sum(row.tolist())!r}")
+
+
+def _load_array(field, value, base, sizes, loss="mse"):
+    """`x` or `y` as a float64 ndarray, from inline JSON or a .npy/.npz file. A flat `y`
+    is one output, or class labels (one-hot encoded) for softmax_cross_entropy."""
+    if isinstance(value, (str, dict)):
+        arr = _read_file(field, value, base)
     elif isinstance(value, list):
         if not value:
             raise InputError(f"spec.{field}: must hold at least one sample")
@@ -138,7 +241,8 @@ def _load_array(field, value, base, sizes):
                         raise InputError(f"spec.{field}[{i}][{j}]: must be a number")
         arr = np.array(value, dtype=np.float64)
     else:
-        raise InputError(f"spec.{field}: must be an array or a .npy/.npz file name")
+        raise InputError(f"spec.{field}: must be an array, a .npy/.npz file name or "
+                         f"{{\"file\": ..., \"member\": ...}}")
     if arr.size == 0:
         raise InputError(f"spec.{field}: empty")
     if not np.all(np.isfinite(arr)):
@@ -148,16 +252,21 @@ def _load_array(field, value, base, sizes):
             raise InputError(f"spec.x: must be (samples, {sizes[0]}), got shape {arr.shape}")
     else:
         if arr.ndim == 1:
-            if sizes[-1] != 1:
+            if loss == "softmax_cross_entropy" and sizes[-1] >= 2:
+                arr = _one_hot(arr, sizes[-1])   # class labels
+            elif sizes[-1] != 1:
                 raise InputError(f"spec.y: flat y needs one output, the net has {sizes[-1]}")
-            arr = arr.reshape(-1, 1)
+            else:
+                arr = arr.reshape(-1, 1)
         if arr.ndim != 2 or arr.shape[1] != sizes[-1]:
             raise InputError(f"spec.y: must be (samples, {sizes[-1]}), got shape {arr.shape}")
+        _check_targets(arr, loss)
     return arr
 
 
 def load_spec(path):
-    """The resolved spec (every key, README order, x/y inline) and x (n, n_0), y (n, m)."""
+    """The resolved spec (every key, README order, x/y inline; y one-hot rows for class
+    labels; x_test/y_test dropped) and x (n, n_0), y (n, m)."""
     if path is None:
         raw, base = dict(ARTICLE), os.getcwd()
     else:
@@ -176,11 +285,15 @@ def load_spec(path):
     if not isinstance(raw, dict):
         raise InputError("spec: must be a JSON object")
     for key in raw:
-        if key not in ARTICLE:
-            raise InputError(f"spec.{key}: unknown key (expected one of {', '.join(ARTICLE)})")
+        if key not in ARTICLE and key not in TEST_KEYS:
+            raise InputError(f"spec.{key}: unknown key (expected one of "
+                             f"{', '.join(list(ARTICLE) + list(TEST_KEYS))})")
     for key in REQUIRED:
         if key not in raw:
             raise InputError(f"spec.{key}: missing")
+    for key, other in (TEST_KEYS, TEST_KEYS[::-1]):
+        if key in raw and other not in raw:
+            raise InputError(f"spec.{other}: is required when {key} is given")
     spec = {key: raw.get(key, DEFAULTS.get(key)) for key in ARTICLE}
     sizes = spec["sizes"]
     if not isinstance(sizes, list) or len(sizes) < 2:
@@ -196,8 +309,18 @@ def load_spec(path):
         if a not in ACTIVATION_NAMES:
             raise InputError(f"spec.activations[{i}]: must be one of "
                              f"{', '.join(ACTIVATION_NAMES)}, got {a!r}")
-    if spec["loss"] != "mse":
-        raise InputError(f"spec.loss: must be \"mse\", got {spec['loss']!r}")
+    loss = spec["loss"]
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise InputError(f"spec.loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if loss != "mse" and acts[-1] != "identity":   # the cross-entropies take logits
+        inside = "sigmoid" if loss == "binary_cross_entropy" else "softmax"
+        raise InputError(f"spec.activations[{len(acts) - 1}]: must be identity with the loss "
+                         f"{loss}: the network's outputs are logits and the {inside} is inside "
+                         f"the loss, got {acts[-1]}")
+    if loss == "softmax_cross_entropy" and sizes[-1] < 2:
+        raise InputError(f"spec.sizes[{len(sizes) - 1}]: must be ≥ 2 with the loss "
+                         f"softmax_cross_entropy (one output per class; for one yes/no output "
+                         f"use binary_cross_entropy), got {sizes[-1]}")
     if not _is_int(spec["seed"]) or not 0 <= spec["seed"] <= 4294967295:
         raise InputError(f"spec.seed: must be an integer in 0 ..= 4294967295, got {spec['seed']!r}")
     for key in ("init_scale", "lr"):
@@ -209,7 +332,7 @@ def load_spec(path):
         if not _is_int(spec[key]) or spec[key] < 1:
             raise InputError(f"spec.{key}: must be an integer ≥ 1, got {spec[key]!r}")
     x = _load_array("x", spec["x"], base, sizes)
-    y = _load_array("y", spec["y"], base, sizes)
+    y = _load_array("y", spec["y"], base, sizes, loss)
     if len(x) != len(y):
         raise InputError(f"spec.y: {len(y)} samples, spec.x has {len(x)}")
     spec["x"], spec["y"] = x.tolist(), (y.tolist() if y.shape[1] > 1 else y[:, 0].tolist())
@@ -326,6 +449,9 @@ def run_main(argv, add_arguments, train, make_header):
             raise InputError(f"--trace-steps: must be ≥ 0, got {args.trace_steps}")
         check_out_path(args.out)
         spec, x, y = load_spec(args.spec)
+        if spec["loss"] not in LOSS_BUGS.get(args.bug, (spec["loss"],)):
+            raise InputError(f"--bug {args.bug}: needs the loss "
+                             f"{' or '.join(LOSS_BUGS[args.bug])}, the spec has {spec['loss']}")
         initial, final, losses, steps = train(args, spec, x, y)
         header = make_header(args, spec)
         write_output(args.out, header, initial, final, losses, steps)
@@ -379,19 +505,26 @@ def torch_backward_mode(args):
 
 def train_torch(args, spec, x, y):
     import torch
+    import torch.nn.functional as F
     torch.set_num_threads(1)                     # same bits run to run
     torch.use_deterministic_algorithms(True)
     npdt = np.float32 if args.dtype == "float32" else np.float64
     tdt = torch.float32 if args.dtype == "float32" else torch.float64
     ACT = _torch_acts()
     acts, lr, bs, m, n = spec["activations"], spec["lr"], spec["batch_size"], y.shape[1], len(x)
-    mode, bug = torch_backward_mode(args), args.bug
+    mode, bug, loss_name = torch_backward_mode(args), args.bug, spec["loss"]
 
     # float64 draws, then cast (a real float32 port does exactly this)
     params = [(torch.tensor(W.astype(npdt)), torch.tensor(b.astype(npdt)))
               for W, b in init_params(spec, bug)]
     initial = [(W.numpy().copy(), b.numpy().copy()) for W, b in params]
     X_all, Y_all = torch.tensor(x.astype(npdt)), torch.tensor(y.astype(npdt))
+    # F.cross_entropy's target: class indices (int64) when every row is one-hot (class
+    # labels), else the probability rows themselves.
+    if loss_name == "softmax_cross_entropy" and np.all((y == 0) | (y == 1)):
+        T_all = torch.tensor(y.argmax(axis=1))
+    else:
+        T_all = Y_all
     if mode == "autograd":
         for W, b in params:
             W.requires_grad_(True), b.requires_grad_(True)
@@ -407,13 +540,28 @@ def train_torch(args, spec, x, y):
             Zs.append(Z), As.append(A)
         return Zs, As
 
-    def autograd_step(X, Y, record):
+    def ce_sample_losses(Yhat, Y, T):            # (B,): the cross-entropies per sample
+        if loss_name == "softmax_cross_entropy":          # logsumexp(ŷ) − y·ŷ
+            return F.cross_entropy(Yhat, T, reduction="none")
+        # (1/m) sum_k [max(ŷ,0) − ŷy + log1p(exp(−|ŷ|))]
+        return F.binary_cross_entropy_with_logits(Yhat, Y, reduction="none").mean(dim=1)
+
+    def autograd_step(X, Y, T, record):
         if record:
             X = X.clone().requires_grad_(True)   # for layer 0's dx = dL̄/dX
         Zs, As = forward(X, record)
         Yhat = As[-1]
-        sample_loss = ((Yhat - Y) ** 2).mean(dim=1)     # (B,): L_r = (1/m) sum_k (ŷ-y)²
-        loss = sample_loss.mean()                        # L̄: the batch objective
+        if loss_name == "mse":
+            sample_loss = ((Yhat - Y) ** 2).mean(dim=1)     # (B,): L_r = (1/m) sum_k (ŷ-y)²
+            loss = sample_loss.mean()                        # L̄: the batch objective
+        else:                                    # on logits; L̄ = mean over all B (·m) terms
+            reduction = "sum" if bug == "ce-sum-not-mean" else "mean"
+            if loss_name == "softmax_cross_entropy":
+                loss = F.cross_entropy(Yhat, T, reduction=reduction)
+            else:
+                loss = F.binary_cross_entropy_with_logits(Yhat, Y, reduction=reduction)
+            with torch.no_grad():
+                sample_loss = ce_sample_losses(Yhat, Y, T)
         opt.zero_grad()
         loss.backward()
         rec = None
@@ -428,15 +576,25 @@ def train_torch(args, spec, x, y):
         opt.step()                               # W <- W - lr dW, b <- b - lr db
         return sample_loss.detach().numpy().copy(), rec
 
-    def manual_step(X, Y, record):
+    def manual_step(X, Y, T, record):
         B = X.shape[0]
         Zs, As = forward(X, False)
         Yhat = As[-1]
-        sample_loss = ((Yhat - Y) ** 2).mean(dim=1)
-        if bug == "mse-without-2":
-            dA = (Yhat - Y) / (m * B)
+        if loss_name == "softmax_cross_entropy":
+            sample_loss = ce_sample_losses(Yhat, Y, T)
+            P = torch.softmax(Yhat, dim=0 if bug == "softmax-wrong-axis" else 1)
+            dA = P - Y if bug == "ce-sum-not-mean" else (P - Y) / B     # (softmax(ŷ) − y)/B
+        elif loss_name == "binary_cross_entropy":
+            sample_loss = ce_sample_losses(Yhat, Y, T)
+            dA = torch.sigmoid(Yhat) - Y
+            if bug != "ce-sum-not-mean":
+                dA = dA / (m * B)                # (σ(ŷ) − y)/(m B)
         else:
-            dA = 2 * (Yhat - Y) / (m * B)        # dL̄/dŶ (B, m)
+            sample_loss = ((Yhat - Y) ** 2).mean(dim=1)
+            if bug == "mse-without-2":
+                dA = (Yhat - Y) / (m * B)
+            else:
+                dA = 2 * (Yhat - Y) / (m * B)    # dL̄/dŶ (B, m)
         d_output = dA
         grads = [None] * len(params)
         for k in reversed(range(len(params))):
@@ -475,10 +633,12 @@ def train_torch(args, spec, x, y):
             if mode == "manual":
                 with torch.no_grad():
                     sample_loss, rec = step_fn(X_all[start:start + len(idx)],
-                                               Y_all[start:start + len(idx)], record)
+                                               Y_all[start:start + len(idx)],
+                                               T_all[start:start + len(idx)], record)
             else:
                 sample_loss, rec = step_fn(X_all[start:start + len(idx)],
-                                           Y_all[start:start + len(idx)], record)
+                                           Y_all[start:start + len(idx)],
+                                           T_all[start:start + len(idx)], record)
             total = accumulate(total, sample_loss)
             with torch.no_grad():
                 finite = all(bool(torch.isfinite(t).all()) for p in params for t in p)

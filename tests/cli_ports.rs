@@ -178,3 +178,47 @@ fn json_report_of_a_named_bug_carries_the_diagnosis_object() {
         .unwrap()
         .contains("updated W2"));
 }
+
+/// The classifier ports (softmax cross-entropy from PyTorch in float32, binary
+/// cross-entropy from NumPy in float64 and JAX in float32) pass; their specs come from
+/// the header alone, the precision from the header or the values.
+#[test]
+fn classifier_ports_pass_in_their_precision() {
+    for (f, precision) in [
+        ("torch_f32_classifier_trajectory.json", "float32"),
+        ("numpy_bce_trajectory.json", "float64"),
+        ("jax_f32_bce_trajectory.json", "float32"),
+    ] {
+        let out = success(&compare(&fixture(&format!("port/{f}")), &[]));
+        // (the NumPy port declares no precision: float64 is read off its values)
+        assert!(
+            out.contains(&format!("as {precision} (from the")),
+            "{f}: {out}"
+        );
+        assert!(out.contains("all within tolerance"), "{f}: {out}");
+        assert!(out.contains("6 traced step(s) recomputed"), "{f}: {out}");
+    }
+}
+
+/// PyTorch classifiers with a mistake: the softmax over the batch axis, and the
+/// cross-entropy summed over the batch (`reduction="sum"`), each named from step 0.
+#[test]
+fn classifier_port_mistakes_are_caught_and_named() {
+    for (f, named) in [
+        (
+            "torch_f32_classifier_softmax_wrong_axis_trajectory.json",
+            "diagnosis: bug softmax-wrong-axis: the softmax is normalised over the batch",
+        ),
+        (
+            "torch_f32_classifier_ce_sum_trajectory.json",
+            "diagnosis: bug batch-sum-not-mean: the batch gradient is summed, not averaged",
+        ),
+    ] {
+        let out = diverges(&compare(&fixture(&format!("port/{f}")), &[]));
+        assert!(
+            out.contains("first divergence: step 0, d_output[0][0]"),
+            "{f}: {out}"
+        );
+        assert!(out.contains(named), "{f}: {out}");
+    }
+}
