@@ -274,10 +274,18 @@ fn every_classification_bug_is_detected_and_localised() {
         }
     }
     let bce = classifier(Loss::BinaryCrossEntropy, 1.0);
-    assert_eq!(
-        failing_on(&bce, Some(Bug::BceOnProbabilities), Mode::Exhaustive),
-        everything_of_two_layers()
-    );
+    for bug in [
+        Bug::BceOnProbabilities,
+        Bug::BceSumNotMean,
+        Bug::BatchSumNotMean,
+    ] {
+        assert_eq!(
+            failing_on(&bce, Some(bug), Mode::Exhaustive),
+            everything_of_two_layers(),
+            "{}",
+            bug.name()
+        );
+    }
 }
 
 /// Without the max shift the softmax is right until `exp` overflows: on small logits

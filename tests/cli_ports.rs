@@ -201,7 +201,8 @@ fn classifier_ports_pass_in_their_precision() {
 }
 
 /// PyTorch classifiers with a mistake: the softmax over the batch axis, and the
-/// cross-entropy summed over the batch (`reduction="sum"`), each named from step 0.
+/// cross-entropies summed (`reduction="sum"`: over the batch for softmax, over every
+/// output of the batch for binary), each named from step 0.
 #[test]
 fn classifier_port_mistakes_are_caught_and_named() {
     for (f, named) in [
@@ -212,6 +213,10 @@ fn classifier_port_mistakes_are_caught_and_named() {
         (
             "torch_f32_classifier_ce_sum_trajectory.json",
             "diagnosis: bug batch-sum-not-mean: the batch gradient is summed, not averaged",
+        ),
+        (
+            "torch_f32_bce_sum_trajectory.json",
+            "diagnosis: bug bce-sum-not-mean: the binary cross-entropy is summed over the outputs and the batch",
         ),
     ] {
         let out = diverges(&compare(&fixture(&format!("port/{f}")), &[]));

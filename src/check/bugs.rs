@@ -69,11 +69,14 @@ pub enum Bug {
     /// Binary cross-entropy: the logits-form gradient applied to probabilities,
     /// `(σ(σ(ŷ)) − y)/(m·B)` (a sigmoid last layer fed to a loss that takes logits).
     BceOnProbabilities,
+    /// Binary cross-entropy summed over every output of every sample
+    /// (`reduction="sum"`): the gradient `σ(ŷ) − y` without its `1/(m·B)`.
+    BceSumNotMean,
 }
 
 impl Bug {
     /// Every bug, in catalogue order.
-    pub const ALL: [Bug; 16] = [
+    pub const ALL: [Bug; 17] = [
         Bug::DwTransposed,
         Bug::DxNoTranspose,
         Bug::ReluMaskInverted,
@@ -90,6 +93,7 @@ impl Bug {
         Bug::SoftmaxJacobianOnFused,
         Bug::SoftmaxWrongAxis,
         Bug::BceOnProbabilities,
+        Bug::BceSumNotMean,
     ];
 
     /// The bug's name in the catalogue, e.g. `stale-weights`.
@@ -111,6 +115,7 @@ impl Bug {
             Bug::SoftmaxJacobianOnFused => "softmax-jacobian-on-fused",
             Bug::SoftmaxWrongAxis => "softmax-wrong-axis",
             Bug::BceOnProbabilities => "bce-on-probabilities",
+            Bug::BceSumNotMean => "bce-sum-not-mean",
         }
     }
 
@@ -133,6 +138,7 @@ impl Bug {
             Bug::SoftmaxJacobianOnFused => "J_softmax^T (softmax - y)/B: the softmax Jacobian applied twice — every tensor (softmax_cross_entropy)",
             Bug::SoftmaxWrongAxis => "softmax over the batch (axis=0) instead of the classes — every tensor (softmax_cross_entropy)",
             Bug::BceOnProbabilities => "(sigmoid(sigmoid(y_hat)) - y)/(m B): BCE's logit gradient on probabilities — every tensor (binary_cross_entropy)",
+            Bug::BceSumNotMean => "sigmoid(y_hat) - y without 1/(m B): BCE summed over outputs and samples — every tensor (binary_cross_entropy)",
         }
     }
 
@@ -164,6 +170,7 @@ impl Bug {
             Bug::SoftmaxJacobianOnFused => "the softmax's Jacobian is applied to softmax(ŷ) − y, which already includes it".into(),
             Bug::SoftmaxWrongAxis => "the softmax is normalised over the batch (axis 0) instead of over the classes".into(),
             Bug::BceOnProbabilities => "the binary cross-entropy's gradient σ(ŷ) − y is taken of probabilities σ(ŷ), not of the logits".into(),
+            Bug::BceSumNotMean => "the binary cross-entropy is summed over the outputs and the batch, not averaged: the 1/(m·B) is missing".into(),
         }
     }
 
@@ -175,7 +182,7 @@ impl Bug {
             Bug::SoftmaxNoMaxShift | Bug::SoftmaxJacobianOnFused | Bug::SoftmaxWrongAxis => {
                 Some(Loss::SoftmaxCrossEntropy)
             }
-            Bug::BceOnProbabilities => Some(Loss::BinaryCrossEntropy),
+            Bug::BceOnProbabilities | Bug::BceSumNotMean => Some(Loss::BinaryCrossEntropy),
             _ => None,
         }
     }
@@ -200,6 +207,9 @@ impl Bug {
             Bug::SoftmaxNoMaxShift => Some(
                 "without overflow (logits below ~709) exp(ŷ)/Σ exp(ŷ) is the shifted softmax up to rounding",
             ),
+            Bug::BceSumNotMean if outputs * batch_size == 1 => {
+                Some("with one output and one sample per batch, 1/(m·B) = 1")
+            }
             Bug::DerivativeOfA if !activations.iter().any(|a| matches!(a, Sigmoid | Tanh)) => Some(
                 "no sigmoid/tanh layer, and for relu, leaky_relu and identity act'(a) = act'(z)",
             ),
@@ -479,6 +489,11 @@ fn loss_derivative(
         Bug::BceOnProbabilities => {
             let p = y_hat.mapv(crate::nn::loss::sigmoid);
             return loss.batch_derivative(p.view(), y);
+        }
+        Bug::BceSumNotMean => {
+            let mut d = loss.batch_derivative(y_hat, y);
+            d.mapv_inplace(|v| v * (m * b) as f64);
+            return d;
         }
         _ => {}
     }
