@@ -290,12 +290,30 @@ impl backprop_oracle::nn::sgd::Observer for EveryStep {
     }
 }
 
+/// An observer of the network after every epoch (so the engine's loop runs one epoch
+/// per call).
+struct Networks(usize);
+
+impl backprop_oracle::nn::sgd::Observer for Networks {
+    fn wants_steps(&self) -> bool {
+        false
+    }
+    fn wants_network(&self) -> bool {
+        true
+    }
+    fn epoch_network(&mut self, _: usize, _: &backprop_oracle::Network) {
+        self.0 += 1;
+    }
+}
+
 /// The engine's own epoch loop for tiny per-sample nets (taken when the observer wants
 /// no per-step events) is the training loop's step-by-step path: the same losses and
 /// parameters bit for bit, and on divergence the same error at the same sample —
 /// including the first sample of an epoch and mid-epoch, from a loss and from a
-/// parameter. Every tiny width is covered by `tiny_shapes_...` above; here the article
-/// and two other shapes, at learning rates that train and that blow up.
+/// parameter; whether the engine runs all epochs in one call (no observer) or one per
+/// call (an observer of the network after each). Every tiny width is covered by
+/// `tiny_shapes_...` above; here the article and two other shapes, at learning rates
+/// that train and that blow up.
 #[test]
 fn the_engines_epoch_loop_is_the_step_by_step_loop() {
     use backprop_oracle::Activation::{Identity, Relu, Tanh};
@@ -324,6 +342,18 @@ fn the_engines_epoch_loop_is_the_step_by_step_loop() {
                 threads: 1,
             };
             let fused = backprop_oracle::run::train(&spec, engine, &mut ());
+            // An observer of the network after each epoch: one epoch per engine loop.
+            let mut per_epoch = Networks(0);
+            let one_by_one = backprop_oracle::run::train(&spec, engine, &mut per_epoch);
+            match (&fused, &one_by_one) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.loss, b.loss, "{sizes:?} lr {lr}");
+                    assert_eq!(a.final_, b.final_, "{sizes:?} lr {lr}");
+                    assert_eq!(per_epoch.0, 40);
+                }
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                _ => panic!("{sizes:?} lr {lr}: chunked and one-epoch loops disagree"),
+            }
             let mut every = EveryStep(0);
             let stepped = backprop_oracle::run::train(&spec, engine, &mut every);
             let reference = backprop_oracle::run::train(&spec, Engine::Reference, &mut ());

@@ -175,12 +175,19 @@ impl Observer for Epochs<'_> {
     fn epoch_end(&mut self, epoch: usize, total: f64) {
         self.total = total;
         self.progress.epoch_done(epoch, total);
+        if !self.evaluate {
+            self.line(epoch, "");
+        }
+    }
+
+    fn wants_network(&self) -> bool {
+        // Only to evaluate it; without, the engine may run many epochs per call.
+        self.evaluate
     }
 
     fn epoch_network(&mut self, epoch: usize, net: &Network<f64>) {
         let logged = epoch.is_multiple_of(self.spec.log_every);
-        let mut line = String::new();
-        if self.evaluate && (logged || epoch + 1 == self.spec.epochs) {
+        if logged || epoch + 1 == self.spec.epochs {
             let spec = self.spec;
             let eval = EpochEval {
                 epoch,
@@ -190,12 +197,19 @@ impl Observer for Epochs<'_> {
                     .as_ref()
                     .map(|t| run::evaluate(net, t.x.view(), t.y.view())),
             };
-            line = eval.text();
+            let line = eval.text();
             self.evaluations.push(eval);
+            self.line(epoch, &line);
         }
-        if self.text && logged && self.io_result.is_ok() {
+    }
+}
+
+impl Epochs<'_> {
+    /// The text line of a logged epoch: `Epoch {e}, Loss: {total:.4}` and `rest`.
+    fn line(&mut self, epoch: usize, rest: &str) {
+        if self.text && epoch.is_multiple_of(self.spec.log_every) && self.io_result.is_ok() {
             let total = self.total;
-            self.io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}{line}\n"));
+            self.io_result = write_stdout(&format!("Epoch {epoch}, Loss: {total:.4}{rest}\n"));
         }
     }
 }

@@ -253,7 +253,7 @@ impl Stepper for FastStepper {
         }
     }
 
-    /// A whole epoch of per-sample steps of a tiny two-layer network in one loop (the
+    /// Whole epochs of per-sample steps of a tiny two-layer network in one loop (the
     /// same steps as [`FastStepper::step`] makes one at a time); `None` otherwise.
     fn epoch(
         &mut self,
@@ -262,12 +262,13 @@ impl Stepper for FastStepper {
         y: ArrayView2<f64>,
         lr: f64,
         batch_size: usize,
-        total: &mut f64,
+        totals: &mut [f64],
     ) -> Option<EpochRun<'_>> {
         #[cfg(target_arch = "x86_64")]
         if batch_size == 1 {
-            let (steps, stopped) = self.try_epoch_tiny(net, x, y, lr, total)?;
+            let (epochs, steps, stopped) = self.try_epoch_tiny(net, x, y, lr, totals)?;
             return Some(EpochRun {
+                epochs,
                 steps,
                 stopped: stopped.map(|(first, finite)| {
                     let outcome = Outcome {
@@ -279,7 +280,7 @@ impl Stepper for FastStepper {
                 }),
             });
         }
-        let _ = (net, x, y, lr, batch_size, total);
+        let _ = (net, x, y, lr, batch_size, totals);
         None
     }
 }

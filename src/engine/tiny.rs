@@ -132,12 +132,11 @@ impl FastStepper {
         })
     }
 
-    /// A whole epoch of per-sample steps of a tiny two-layer network in one loop
-    /// ([`tiny_epoch_fma`]): the steps of [`FastStepper::try_step_tiny`] without the
-    /// training loop's per-step slicing and checks around them. `None` when a step would
-    /// not take the tiny path; else the steps made and accounted into `total`, and the
-    /// row of a step that left a loss or a parameter non-finite (not accounted; its
-    /// loss is in `losses`) with whether its parameters are finite.
+    /// `totals.len()` whole epochs of per-sample steps of a tiny two-layer network in
+    /// one loop ([`tiny_epoch_fma`]): the steps of [`FastStepper::try_step_tiny`]
+    /// without the training loop's per-step slicing and checks around them. `None` when
+    /// a step would not take the tiny path; else [`EpochSteps`], each epoch's losses
+    /// accounted into its `totals[e]`.
     #[cfg(target_arch = "x86_64")]
     pub(super) fn try_epoch_tiny(
         &mut self,
@@ -145,14 +144,14 @@ impl FastStepper {
         x: ArrayView2<f64>,
         y: ArrayView2<f64>,
         lr: f64,
-        total: &mut f64,
+        totals: &mut [f64],
     ) -> Option<EpochSteps> {
         let key = self.tiny_key(net, 1)?;
         let (xs, ys) = (row_major_slice(x)?, row_major_slice(y)?);
         let losses = flat_mut(&mut self.losses);
         tiny_shapes!(key, |N0, N1, N2| {
             // SAFETY: the CPU supports FMA (detected in `FastStepper::new`).
-            unsafe { tiny_epoch_fma::<N0, N1, N2>(net, xs, ys, lr, losses, Some(total)).0 }
+            unsafe { tiny_epoch_fma::<N0, N1, N2>(net, xs, ys, lr, losses, Some(totals)).0 }
         })
     }
 }
@@ -170,16 +169,17 @@ fn tiny_two_layer_key(net: &Network<f64>, b: usize) -> Option<usize> {
     (b == 1 && n1 == n1b && tiny(n0) && tiny(n1) && tiny(n2)).then_some((n0 * 5 + n1) * 5 + n2)
 }
 
-/// The steps an epoch loop made and accounted, and where it stopped (the row of a step
-/// left unaccounted, and whether its parameters are finite).
-type EpochSteps = (usize, Option<(usize, bool)>);
+/// How far an epochs loop went: the epochs made whole, the steps made and accounted in
+/// the epoch it stopped in, and where it stopped (the row of a step left unaccounted —
+/// its loss is in `losses` — and whether its parameters are finite).
+type EpochSteps = (usize, usize, Option<(usize, bool)>);
 
 /// Per-sample steps of a tiny network over the rows of `xs (n, N0)`, `ys (n, N2)` (one
-/// row: one step), compiled with FMA enabled (see [`small_step_fma`]). With `total`,
-/// each step's loss is added to it in row order while everything stays finite; the
-/// loop stops after the first step with a non-finite loss or parameter, and returns
-/// the steps accounted and that step's row and parameter finiteness. Also returns the
-/// last step's `(loss, parameters finite)` (for a single step).
+/// row: one step), compiled with FMA enabled (see [`small_step_fma`]). With `totals`,
+/// `totals.len()` epochs over the rows, each step's loss added to its epoch's total in
+/// row order while everything stays finite; the loop stops after the first step with a
+/// non-finite loss or parameter ([`EpochSteps`]). Without, one pass over the rows. Also
+/// returns the last step's `(loss, parameters finite)` (for a single step).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "fma")]
 unsafe fn tiny_epoch_fma<const N0: usize, const N1: usize, const N2: usize>(
@@ -188,21 +188,28 @@ unsafe fn tiny_epoch_fma<const N0: usize, const N1: usize, const N2: usize>(
     ys: &[f64],
     lr: f64,
     losses: &mut [f64],
-    mut total: Option<&mut f64>,
+    totals: Option<&mut [f64]>,
 ) -> (EpochSteps, (f64, bool)) {
     let rows = xs.len() / N0;
     let mut last = (0.0, true);
-    for r in 0..rows {
-        let (x, y) = (&xs[r * N0..][..N0], &ys[r * N2..][..N2]);
-        last = tiny_step::<N0, N1, N2>(net, x, y, lr, losses);
-        if let Some(total) = total.as_deref_mut() {
+    let Some(totals) = totals else {
+        for r in 0..rows {
+            let (x, y) = (&xs[r * N0..][..N0], &ys[r * N2..][..N2]);
+            last = tiny_step::<N0, N1, N2>(net, x, y, lr, losses);
+        }
+        return ((1, 0, None), last);
+    };
+    for (e, total) in totals.iter_mut().enumerate() {
+        for r in 0..rows {
+            let (x, y) = (&xs[r * N0..][..N0], &ys[r * N2..][..N2]);
+            last = tiny_step::<N0, N1, N2>(net, x, y, lr, losses);
             if !(last.1 && losses[0].is_finite()) {
-                return ((r, Some((r, last.1))), last);
+                return ((e, r, Some((r, last.1))), last);
             }
             *total += losses[0];
         }
     }
-    ((rows, None), last)
+    ((totals.len(), 0, None), last)
 }
 
 /// The per-sample step of a two-layer `N0-N1-N2` network: the same kernels as

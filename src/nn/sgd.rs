@@ -105,13 +105,13 @@ pub trait Stepper {
         record: bool,
     ) -> Outcome<'_>;
 
-    /// The steps of one epoch in a loop of the stepper's own, for a caller that needs
-    /// no per-step events (the per-sample path of tiny networks, where the loop around a
-    /// step would cost as much as the step). Steps the batches of `batch_size` rows from
-    /// row 0, adding each step's losses to `total` in row order, as [`train`] does; stops
-    /// after a step whose losses or parameters are not all finite, and leaves that step
-    /// to the caller to account (and report). `None`: no such loop for this network or
-    /// batch size.
+    /// The steps of `totals.len()` epochs in a loop of the stepper's own, for a caller
+    /// that needs no per-step events (the per-sample path of tiny networks, where the
+    /// loop around a step would cost as much as the step). Each epoch steps the batches
+    /// of `batch_size` rows from row 0, adding each step's losses to its `totals[e]`
+    /// (zero to start with) in row order, as [`train`] does; stops after a step whose
+    /// losses or parameters are not all finite, and leaves that step to the caller to
+    /// account (and report). `None`: no such loop for this network or batch size.
     fn epoch(
         &mut self,
         _net: &mut Network<f64>,
@@ -119,7 +119,7 @@ pub trait Stepper {
         _y: ArrayView2<f64>,
         _lr: f64,
         _batch_size: usize,
-        _total: &mut f64,
+        _totals: &mut [f64],
     ) -> Option<EpochRun<'_>> {
         None
     }
@@ -128,11 +128,17 @@ pub trait Stepper {
 /// How far [`Stepper::epoch`] went.
 #[derive(Debug, Clone, Copy)]
 pub struct EpochRun<'a> {
-    /// Steps made and accounted.
+    /// Epochs made whole (their totals complete); all of them unless it stopped.
+    pub epochs: usize,
+    /// Steps made and accounted in the epoch it stopped in (its total so far in
+    /// `totals[epochs]`).
     pub steps: usize,
     /// The step it stopped after, not accounted: its first row and its outcome.
     pub stopped: Option<(usize, Outcome<'a>)>,
 }
+
+/// The most epochs one [`Stepper::epoch`] call makes (the loss history's chunk).
+const EPOCH_CHUNK: usize = 4096;
 
 /// The reference stepper: [`Network::train_step`], the math of `nn/` as written.
 #[derive(Debug, Default)]
@@ -197,8 +203,14 @@ pub trait Observer {
     /// Called at the end of each epoch with its total loss `Σ_r L_r`.
     fn epoch_end(&mut self, _epoch: usize, _total_loss: f64) {}
     /// Called after [`Observer::epoch_end`] with the network as the epoch left it (to
-    /// evaluate it, e.g. its accuracy on a held-out set).
+    /// evaluate it, e.g. its accuracy on a held-out set) — only when
+    /// [`Observer::wants_network`].
     fn epoch_network(&mut self, _epoch: usize, _net: &Network<f64>) {}
+    /// Whether [`Observer::epoch_network`] is to be called (when not, and no steps are
+    /// observed either, a stepper may run many epochs in one loop of its own).
+    fn wants_network(&self) -> bool {
+        false
+    }
     /// Whether the next step should record its forward pass and gradients (with
     /// `∂L̄/∂X`, layer 0's `dX`).
     fn wants_detail(&self) -> bool {
@@ -245,11 +257,40 @@ pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
     let mut epoch_losses = Vec::with_capacity(config.epochs);
     let mut index = 0;
     let fused = !observer.wants_steps();
-    for epoch in 0..config.epochs {
+    // Without observers of steps or of the network after each epoch, a stepper with a
+    // loop of its own runs many epochs per call; otherwise one.
+    let chunk = if fused && !observer.wants_network() {
+        config.epochs.min(EPOCH_CHUNK)
+    } else {
+        1
+    };
+    let steps_per_epoch = n.div_ceil(config.batch_size);
+    let mut totals = vec![0.0; if fused { chunk } else { 0 }];
+    let mut epoch = 0;
+    while epoch < config.epochs {
         let mut total = 0.0;
         let mut start = 0;
         if fused {
-            if let Some(run) = stepper.epoch(net, x, y, config.lr, config.batch_size, &mut total) {
+            let k = chunk.min(config.epochs - epoch);
+            totals[..k].fill(0.0);
+            let run = stepper.epoch(net, x, y, config.lr, config.batch_size, &mut totals[..k]);
+            if let Some(run) = run {
+                for &total in &totals[..run.epochs] {
+                    check_epoch(epoch, n, total)?;
+                    observer.epoch_end(epoch, total);
+                    if chunk == 1 && observer.wants_network() {
+                        observer.epoch_network(epoch, net);
+                    }
+                    epoch_losses.push(total);
+                    index += steps_per_epoch;
+                    epoch += 1;
+                }
+                if run.epochs == k {
+                    continue;
+                }
+                // It stopped inside epoch `epoch`: account the stopping step (and, if
+                // that does not end training, make the epoch's other steps here).
+                total = totals[run.epochs];
                 index += run.steps;
                 start = run.steps * config.batch_size;
                 if let Some((first, out)) = run.stopped {
@@ -276,8 +317,11 @@ pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
         }
         check_epoch(epoch, n, total)?;
         observer.epoch_end(epoch, total);
-        observer.epoch_network(epoch, net);
+        if observer.wants_network() {
+            observer.epoch_network(epoch, net);
+        }
         epoch_losses.push(total);
+        epoch += 1;
     }
     Ok(epoch_losses)
 }
