@@ -10,16 +10,21 @@ use backprop_oracle::io::spec::Spec;
 use backprop_oracle::Activation::{Identity, Relu, Sigmoid, Tanh};
 use backprop_oracle::Loss;
 
-/// 3-4-3-2 relu/tanh/sigmoid, 6 samples in batches of 2: every bug can show here.
-fn spec() -> Spec {
-    let x = ndarray::array![
+/// The six samples of three features both networks here train on.
+fn inputs() -> ndarray::Array2<f64> {
+    ndarray::array![
         [0.5, -1.0, 1.5],
         [1.0, 0.3, -0.2],
         [-1.5, 0.7, 0.4],
         [0.2, 0.2, -1.1],
         [1.3, -0.4, 0.9],
         [-0.6, 1.8, 0.1]
-    ];
+    ]
+}
+
+/// 3-4-3-2 relu/tanh/sigmoid, 6 samples in batches of 2: every bug can show here.
+fn spec() -> Spec {
+    let x = inputs();
     let y = ndarray::array![
         [0.1, 0.9],
         [0.4, 0.2],
@@ -187,14 +192,7 @@ fn bugs_that_cannot_matter_on_the_article_network_are_explained() {
 /// 3-4-2 tanh/identity with binary cross-entropy, 6 samples in batches of 2;
 /// `init_scale` 300 makes the logits pass 709 (where an unshifted softmax overflows).
 fn classifier(loss: Loss, init_scale: f64) -> Spec {
-    let x = ndarray::array![
-        [0.5, -1.0, 1.5],
-        [1.0, 0.3, -0.2],
-        [-1.5, 0.7, 0.4],
-        [0.2, 0.2, -1.1],
-        [1.3, -0.4, 0.9],
-        [-0.6, 1.8, 0.1]
-    ];
+    let x = inputs();
     let (sizes, activations, y) = match loss {
         Loss::SoftmaxCrossEntropy => (
             vec![3, 4, 3],

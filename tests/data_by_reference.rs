@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 mod common;
-use common::{article_spec, fixture_path, run, stderr, stdout, success, Scratch};
+use common::{article_spec, fixture_path, refused, run, stdout, success, Scratch};
 
 /// `sha256sum article_x.npy` (= `unzip -p article.npz x.npy | sha256sum`).
 const X_SHA256: &str = "3c2f246b9a9b8b7d1b279f1264f49cb3d538e3634915b95a780fdcaa227300c9";
@@ -37,20 +37,6 @@ fn write_spec(dir: &Scratch, name: &str, spec: &Value) -> std::path::PathBuf {
 
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// Asserts exit 2, one stderr line, and returns it.
-fn refused(o: &std::process::Output) -> String {
-    let err = stderr(o);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "stdout {} stderr {err}",
-        stdout(o)
-    );
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
 }
 
 /// `export` of a spec whose data come from an `.npz` writes the file's absolute path,

@@ -236,3 +236,18 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Asserts a refusal: exit 2 and one stderr line without a panic; returns the line.
+#[allow(dead_code)]
+pub fn refused(o: &std::process::Output) -> String {
+    let err = stderr(o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "stdout {} stderr {err}",
+        stdout(o)
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
