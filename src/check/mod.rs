@@ -24,15 +24,18 @@
 //! value fails a check.
 //!
 //! Modules: [`config`] holds the tolerances and step; [`general`] checks any user
-//! function; [`network`] checks the network's
+//! function's gradient, [`jacobian`] a vector-valued function's Jacobian, vector-Jacobian
+//! and Jacobian-vector products; [`network`] checks the network's
 //! backward pass; [`finite_diff`] is the second oracle; [`triage`](mod@triage) decides each
 //! element's verdict; [`report`] aggregates and prints; [`bugs`] is the catalogue of
 //! injectable mistakes, built from the public pieces of `nn`'s backward pass.
 
+pub mod asserts;
 pub mod bugs;
 pub mod config;
 pub mod finite_diff;
 pub mod general;
+pub mod jacobian;
 pub mod network;
 pub mod report;
 pub mod triage;
@@ -41,4 +44,5 @@ pub use crate::tolerance::Tolerance;
 pub use config::CheckConfig;
 pub use finite_diff::Kink;
 pub use general::{check_gradient, Objective};
+pub use jacobian::{check_jacobian, check_jvp, check_vjp, Directions, VectorFunction};
 pub use triage::{triage, ElementCheck, Verdict};
