@@ -155,3 +155,36 @@ macro_rules! assert_jvp {
         }
     };
 }
+
+/// Asserts that `claimed (n, n)` is the Hessian of the
+/// [`Objective`](crate::check::Objective) `f` at `theta`
+/// ([`check_hessian`](crate::check::check_hessian): hyper-dual numbers, and finite
+/// differences of the dual gradient).
+///
+/// ```
+/// use backprop_oracle::{assert_hessian, check::Objective, scalar::Scalar};
+/// use ndarray::array;
+///
+/// /// f(a, b) = a²·b + b³.
+/// struct F;
+/// impl Objective for F {
+///     fn eval<T: Scalar>(&self, p: &[T]) -> T {
+///         p[0] * p[0] * p[1] + p[1].powi(3)
+///     }
+/// }
+/// let (a, b) = (1.5, -2.0);
+/// assert_hessian!(F, [a, b], array![[2.0 * b, 2.0 * a], [2.0 * a, 6.0 * b]]);
+/// ```
+#[macro_export]
+macro_rules! assert_hessian {
+    ($f:expr, $theta:expr, $claimed:expr $(,)?) => {
+        $crate::assert_hessian!($f, $theta, $claimed, &$crate::check::CheckConfig::default())
+    };
+    ($f:expr, $theta:expr, $claimed:expr, $cfg:expr $(,)?) => {
+        match $crate::check::check_hessian(&$f, &$theta[..], $claimed.view(), $cfg) {
+            Ok(report) if report.passed() => {}
+            Ok(report) => panic!("Hessian check failed:\n{}", report.to_text()),
+            Err(e) => panic!("Hessian check could not run: {e}"),
+        }
+    };
+}

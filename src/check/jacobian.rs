@@ -79,7 +79,7 @@ impl Default for Directions {
 
 impl Directions {
     /// The directions in `R^len`, in order.
-    fn vectors(self, len: usize) -> Vec<Array1<f64>> {
+    pub(crate) fn vectors(self, len: usize) -> Vec<Array1<f64>> {
         match self {
             Directions::Exhaustive => (0..len)
                 .map(|k| Array1::from_shape_fn(len, |i| f64::from(u8::from(i == k))))
@@ -145,7 +145,7 @@ pub fn check_jacobian<F: VectorFunction>(
         ));
     }
     finite("claimed", claimed.iter().copied())?;
-    let mut report = TensorReport::new("jacobian", vec![m, n], "jacobian");
+    let mut report = TensorReport::new("J", vec![m, n], "jacobian");
     let mut probe_x = x.to_owned();
     for j in 0..n {
         let dual = dual_column(f, x, j);
@@ -189,7 +189,7 @@ pub fn check_vjp<F: VectorFunction>(
     let vs = directions.vectors(m);
     // The Jacobian's columns on dual numbers, once for every direction.
     let columns: Vec<Array1<f64>> = (0..n).map(|j| dual_column(f, x, j)).collect();
-    let mut report = TensorReport::new("vjp", vec![vs.len(), n], "vjp");
+    let mut report = TensorReport::new("vᵀJ", vec![vs.len(), n], "vjp");
     let mut probe_x = x.to_owned();
     for (k, v) in vs.iter().enumerate() {
         let claimed = vjp(v.view());
@@ -235,7 +235,7 @@ pub fn check_jvp<F: VectorFunction>(
     let (m, n) = (value_at(f, x)?.len(), x.len());
     let us = directions.vectors(n);
     let scale = x.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let mut report = TensorReport::new("jvp", vec![us.len(), m], "jvp");
+    let mut report = TensorReport::new("J·u", vec![us.len(), m], "jvp");
     for (k, u) in us.iter().enumerate() {
         let claimed = jvp(u.view());
         if claimed.len() != m {

@@ -25,7 +25,8 @@
 //!
 //! Modules: [`config`] holds the tolerances and step; [`general`] checks any user
 //! function's gradient, [`jacobian`] a vector-valued function's Jacobian, vector-Jacobian
-//! and Jacobian-vector products; [`network`] checks the network's
+//! and Jacobian-vector products, [`hessian`] a Hessian and Hessian-vector products (on
+//! second-order dual numbers); [`network`] checks the network's
 //! backward pass; [`finite_diff`] is the second oracle; [`triage`](mod@triage) decides each
 //! element's verdict; [`report`] aggregates and prints; [`bugs`] is the catalogue of
 //! injectable mistakes, built from the public pieces of `nn`'s backward pass.
@@ -35,6 +36,7 @@ pub mod bugs;
 pub mod config;
 pub mod finite_diff;
 pub mod general;
+pub mod hessian;
 pub mod jacobian;
 pub mod network;
 pub mod report;
@@ -44,5 +46,6 @@ pub use crate::tolerance::Tolerance;
 pub use config::CheckConfig;
 pub use finite_diff::Kink;
 pub use general::{check_gradient, Objective};
+pub use hessian::{check_hessian, check_hvp};
 pub use jacobian::{check_jacobian, check_jvp, check_vjp, Directions, VectorFunction};
 pub use triage::{triage, ElementCheck, Verdict};
