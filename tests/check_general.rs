@@ -66,6 +66,11 @@ impl Objective for AbsKink {
         let abs0 = if p[0].value() >= 0.0 { p[0] } else { -p[0] };
         abs0 + p[1] * p[1] + p[0] * p[1]
     }
+
+    /// `|x_0|`'s kink at 0: crossed when the probe's `x_0` is on the other side.
+    fn kink(&self, theta: &[f64], probe: &[f64]) -> Option<f64> {
+        ((theta[0] >= 0.0) != (probe[0] >= 0.0)).then_some(theta[0].abs())
+    }
 }
 
 const X5: [f64; 5] = [0.3, -1.2, 0.8, 1.7, -0.4];
@@ -236,17 +241,12 @@ fn bad_inputs_are_refused_naming_the_field() {
 }
 
 /// `|x|` within 1e-9 of its kink. The correct gradient (`sign(x_0) + x_1`, `2x_1 + x_0`)
-/// must not be failed. The general checker tracks no kinks, so the central difference
-/// across the kink (step ~6e-6 ≫ 1e-9) cannot agree; the question is whether triage
-/// then blames the claimed gradient (it must not: claimed = dual exactly).
-///
-/// Known limitation (src/check/general.rs passes probes without kink information): every
-/// point fails with `Inconsistent` ("forward/oracle inconsistency") on element [0],
-/// e.g. at x0 = 5e-10: claimed = dual = 1.7, fd = 0.70008 (step 6.1e-6), so the test is
-/// ignored until the general checker can be told about kinks.
-/// Run with `cargo test --test check_general -- --ignored`.
+/// must not be failed. The central difference at the default step (~6e-6 ≫ 1e-9) crosses
+/// the kink and cannot agree; `AbsKink` reports its kink (`Objective::kink`), so the
+/// checker steps off it as it does off a relu unit and does not blame the claimed
+/// gradient (claimed = dual exactly). Without the report every point failed as
+/// `Inconsistent` (at x0 = 5e-10: claimed = dual = 1.7, fd = 0.70008, step 6.1e-6).
 #[test]
-#[ignore = "known limitation: check_gradient has no kink tracking; a correct gradient within 1e-9 of |x|'s kink is judged Inconsistent"]
 fn correct_gradient_next_to_an_abs_kink_is_not_failed() {
     let cfg = CheckConfig::default();
     let mut failed = Vec::new();
@@ -276,4 +276,25 @@ fn correct_gradient_next_to_an_abs_kink_is_not_failed() {
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+/// The same function without its kink reported: the finite difference across the kink
+/// disagrees with the exact dual value, and with nothing to explain it the element is a
+/// forward/oracle inconsistency (the check fails, but never blames the claimed value).
+#[test]
+fn an_unreported_kink_is_an_inconsistency_not_a_backward_bug() {
+    struct Unreported;
+    impl Objective for Unreported {
+        fn eval<T: Scalar>(&self, p: &[T]) -> T {
+            AbsKink.eval(p)
+        }
+    }
+    let theta = [5e-10, 0.7];
+    let claimed = [1.0 + theta[1], 2.0 * theta[1] + theta[0]];
+    let report = check_gradient(&Unreported, &theta, &claimed, &CheckConfig::default()).unwrap();
+    let (worst, _) = report.worst.as_ref().unwrap();
+    assert_eq!(worst.index, vec![0]);
+    assert_eq!(worst.verdict, backprop_oracle::check::Verdict::Inconsistent);
+    let reported = check_gradient(&AbsKink, &theta, &claimed, &CheckConfig::default()).unwrap();
+    assert!(reported.passed(), "{}", reported.to_text());
 }

@@ -14,17 +14,22 @@ use crate::tolerance::Tolerance;
 /// How many times the step is halved to step off a kink.
 pub const KINK_HALVINGS: u32 = 24;
 
-/// A pre-activation that changed sign between the base point and a probe.
+/// A non-differentiable point between the base point and a probe: a network's
+/// pre-activation that changed sign, or a kink a user's function reported
+/// ([`crate::check::Objective::kink`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Kink {
-    /// The layer (0-based).
+    /// The layer (0-based); 0 for a user's kink.
     pub layer: usize,
-    /// The unit (row of `W`) whose pre-activation `z` crossed 0.
+    /// The unit (row of `W`) whose pre-activation `z` crossed 0; for a user's kink, the
+    /// coordinate probed.
     pub unit: usize,
-    /// The sample (row of the batch).
+    /// The sample (row of the batch); 0 for a user's kink.
     pub sample: usize,
-    /// `|z|` at the base point: how far the kink is.
+    /// How far the kink is from the base point (`|z|` there for a network).
     pub distance: f64,
+    /// Whether the user's function reported it (else a network's relu/leaky_relu unit).
+    pub user: bool,
 }
 
 /// The value of `f` at a probe, and a kink it crossed relative to the base point.

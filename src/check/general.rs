@@ -25,7 +25,7 @@
 use num_dual::Dual64;
 
 use crate::check::config::CheckConfig;
-use crate::check::finite_diff::{self, Probe};
+use crate::check::finite_diff::{self, Kink, Probe};
 use crate::check::report::TensorReport;
 use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
@@ -35,6 +35,16 @@ use crate::scalar::Scalar;
 pub trait Objective: Sync {
     /// `f(θ)`.
     fn eval<T: Scalar>(&self, theta: &[T]) -> T;
+
+    /// The function's own kinks (points where it is not differentiable, like `|x|` at 0
+    /// or `max(a, b)` where `a = b`): the distance from `theta` to the nearest one on the
+    /// segment from `theta` to `probe` (which differ in one coordinate, or along one
+    /// direction), or `None` when the segment crosses none. The checker then steps off
+    /// it as it does off a network's relu units, and a finite difference that cannot
+    /// avoid it is judged a kink, not a failure. The default knows of no kinks.
+    fn kink(&self, _theta: &[f64], _probe: &[f64]) -> Option<f64> {
+        None
+    }
 }
 
 /// Checks `claimed` against the dual-number gradient and central differences of `f`
@@ -74,9 +84,16 @@ pub fn check_gradient<F: Objective>(
         lifted[i].eps = 0.0;
         let mut probe = |delta: f64| -> Probe {
             probe_theta[i] = theta[i] + delta;
-            let v = f.eval(&probe_theta);
+            let value = f.eval(&probe_theta);
+            let kink = f.kink(theta, &probe_theta).map(|distance| Kink {
+                layer: 0,
+                unit: i,
+                sample: 0,
+                distance,
+                user: true,
+            });
             probe_theta[i] = theta[i];
-            v.into()
+            Probe { value, kink }
         };
         let fd = finite_diff::estimate(
             theta[i],

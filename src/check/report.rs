@@ -182,7 +182,11 @@ impl TensorReport {
                 "dual": finite_or_null(e.dual),
                 "fd": finite_or_null(e.fd),
                 "fd_step": e.fd_step,
-                "kink": e.kink.map(|k| json!({"layer": k.layer, "unit": k.unit, "sample": k.sample, "distance": k.distance})),
+                "kink": e.kink.map(|k| if k.user {
+                    json!({"user": true, "distance": k.distance})
+                } else {
+                    json!({"layer": k.layer, "unit": k.unit, "sample": k.sample, "distance": k.distance})
+                }),
                 "verdict": e.verdict.label(),
             })
         };
@@ -301,10 +305,14 @@ pub fn table(reports: &[TensorReport]) -> String {
                 )
             };
             if let Some(k) = e.kink {
-                line.push_str(&format!(
-                    "; kink: layers[{}] unit {} sample {} at |z| = {:.1e}",
-                    k.layer, k.unit, k.sample, k.distance
-                ));
+                line.push_str(&if k.user {
+                    format!("; kink of f at distance {:.1e}", k.distance)
+                } else {
+                    format!(
+                        "; kink: layers[{}] unit {} sample {} at |z| = {:.1e}",
+                        k.layer, k.unit, k.sample, k.distance
+                    )
+                });
             }
             out.push_str(&line);
             out.push('\n');

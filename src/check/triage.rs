@@ -124,6 +124,7 @@ mod tests {
                 unit: 0,
                 sample: 0,
                 distance: 1e-7,
+                user: false,
             }),
             retry_agrees,
         }

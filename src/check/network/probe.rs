@@ -406,6 +406,7 @@ impl<'a> BatchCtx<'a> {
                     unit: unit0 + c,
                     sample: sample0 + r,
                     distance: zb.abs(),
+                    user: false,
                 };
                 best = nearest(best, Some(k));
             }
