@@ -32,6 +32,20 @@ pub struct Kink {
     pub user: bool,
 }
 
+impl Kink {
+    /// A kink the user's function reported on coordinate (or direction) `k`, at
+    /// `distance` from the base point.
+    pub fn reported(k: usize, distance: f64) -> Kink {
+        Kink {
+            layer: 0,
+            unit: k,
+            sample: 0,
+            distance,
+            user: true,
+        }
+    }
+}
+
 /// The value of `f` at a probe, and a kink it crossed relative to the base point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Probe {

@@ -85,13 +85,7 @@ pub fn check_gradient<F: Objective>(
         let mut probe = |delta: f64| -> Probe {
             probe_theta[i] = theta[i] + delta;
             let value = f.eval(&probe_theta);
-            let kink = f.kink(theta, &probe_theta).map(|distance| Kink {
-                layer: 0,
-                unit: i,
-                sample: 0,
-                distance,
-                user: true,
-            });
+            let kink = f.kink(theta, &probe_theta).map(|d| Kink::reported(i, d));
             probe_theta[i] = theta[i];
             Probe { value, kink }
         };

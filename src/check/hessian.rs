@@ -31,7 +31,7 @@ use ndarray::{Array1, ArrayView1, ArrayView2};
 use num_dual::{Dual64, HyperDual64};
 
 use crate::check::config::CheckConfig;
-use crate::check::finite_diff::{self, Probe};
+use crate::check::finite_diff::{self, Kink, Probe};
 use crate::check::general::Objective;
 use crate::check::jacobian::Directions;
 use crate::check::report::TensorReport;
@@ -100,9 +100,10 @@ pub fn check_hessian<F: Objective>(
             let dual = second(f, theta, &unit(n, i), &unit(n, j));
             let mut probe = |delta: f64| -> Probe {
                 probe_theta[j] = theta[j] + delta;
-                let g = gradient_entry(f, &probe_theta, i);
+                let value = gradient_entry(f, &probe_theta, i);
+                let kink = f.kink(theta, &probe_theta).map(|d| Kink::reported(j, d));
                 probe_theta[j] = theta[j];
-                g.into()
+                Probe { value, kink }
             };
             let fd = finite_diff::estimate(
                 theta[j],
@@ -153,7 +154,11 @@ pub fn check_hvp<F: Objective>(
             let dual = second(f, theta, &unit(n, i), &v);
             let mut probe = |delta: f64| -> Probe {
                 let at: Vec<f64> = theta.iter().zip(&v).map(|(t, d)| t + delta * d).collect();
-                gradient_entry(f, &at, i).into()
+                let value = gradient_entry(f, &at, i);
+                Probe {
+                    value,
+                    kink: f.kink(theta, &at).map(|d| Kink::reported(k, d)),
+                }
             };
             let fd =
                 finite_diff::estimate(scale, &mut probe, cfg.step, cfg.richardson, dual, &cfg.fd);

@@ -43,7 +43,7 @@ use ndarray::{Array1, ArrayView1, ArrayView2};
 use num_dual::Dual64;
 
 use crate::check::config::CheckConfig;
-use crate::check::finite_diff::{self, Probe};
+use crate::check::finite_diff::{self, Kink, Probe};
 use crate::check::report::TensorReport;
 use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
@@ -54,6 +54,13 @@ use crate::scalar::Scalar;
 pub trait VectorFunction: Sync {
     /// `f(x)`: `x (n)` → `(m)`; `m` must not depend on `x`'s values.
     fn eval<T: Scalar>(&self, x: ArrayView1<T>) -> Array1<T>;
+
+    /// The function's own kinks, as [`crate::check::Objective::kink`]: the distance from
+    /// `x` to the nearest non-differentiable point on the segment to `probe`, or `None`.
+    /// The default knows of none.
+    fn kink(&self, _x: ArrayView1<f64>, _probe: ArrayView1<f64>) -> Option<f64> {
+        None
+    }
 }
 
 /// Which directions a product check probes.
@@ -150,16 +157,20 @@ pub fn check_jacobian<F: VectorFunction>(
     for j in 0..n {
         let dual = dual_column(f, x, j);
         // f(x + δ e_j), once per step δ for the whole column.
-        let mut cache: HashMap<u64, Array1<f64>> = HashMap::new();
+        let mut cache: HashMap<u64, (Array1<f64>, Option<Kink>)> = HashMap::new();
         for i in 0..m {
             let mut probe = |delta: f64| -> Probe {
-                let y = cache.entry(delta.to_bits()).or_insert_with(|| {
+                let (y, kink) = cache.entry(delta.to_bits()).or_insert_with(|| {
                     probe_x[j] = x[j] + delta;
                     let y = f.eval(probe_x.view());
+                    let kink = f.kink(x, probe_x.view()).map(|d| Kink::reported(j, d));
                     probe_x[j] = x[j];
-                    y
+                    (y, kink)
                 });
-                y[i].into()
+                Probe {
+                    value: y[i],
+                    kink: *kink,
+                }
             };
             let fd =
                 finite_diff::estimate(x[j], &mut probe, cfg.step, cfg.richardson, dual[i], &cfg.fd);
@@ -204,9 +215,10 @@ pub fn check_vjp<F: VectorFunction>(
             let dual = v.dot(&columns[j]);
             let mut probe = |delta: f64| -> Probe {
                 probe_x[j] = x[j] + delta;
-                let g = v.dot(&f.eval(probe_x.view()));
+                let value = v.dot(&f.eval(probe_x.view()));
+                let kink = f.kink(x, probe_x.view()).map(|d| Kink::reported(j, d));
                 probe_x[j] = x[j];
-                g.into()
+                Probe { value, kink }
             };
             let fd =
                 finite_diff::estimate(x[j], &mut probe, cfg.step, cfg.richardson, dual, &cfg.fd);
@@ -247,13 +259,20 @@ pub fn check_jvp<F: VectorFunction>(
         finite("jvp(u)", claimed.iter().copied())?;
         let lifted = Array1::from_shape_fn(n, |i| Dual64::new(x[i], u[i]));
         let dual = f.eval(lifted.view()).mapv(|d| d.eps);
-        let mut cache: HashMap<u64, Array1<f64>> = HashMap::new();
+        let mut cache: HashMap<u64, (Array1<f64>, Option<Kink>)> = HashMap::new();
         for i in 0..m {
             let mut probe = |delta: f64| -> Probe {
-                let y = cache
-                    .entry(delta.to_bits())
-                    .or_insert_with(|| f.eval((&x + &(u * delta)).view()));
-                y[i].into()
+                let (y, kink) = cache.entry(delta.to_bits()).or_insert_with(|| {
+                    let at = &x + &(u * delta);
+                    (
+                        f.eval(at.view()),
+                        f.kink(x, at.view()).map(|d| Kink::reported(k, d)),
+                    )
+                });
+                Probe {
+                    value: y[i],
+                    kink: *kink,
+                }
             };
             let fd = finite_diff::estimate(
                 scale,
@@ -330,6 +349,34 @@ mod tests {
         assert!(!check_jvp(&F, x.view(), wrong, Directions::default(), &cfg)
             .unwrap()
             .passed());
+    }
+
+    /// `f(x) = (|x₀|, x₀·x₁)` at 5e-10 from `|x₀|`'s kink: the right Jacobian passes
+    /// when the function reports the kink, and is an inconsistency (never a backward
+    /// bug) when it does not.
+    #[test]
+    fn a_reported_kink_is_stepped_off() {
+        struct Abs {
+            report: bool,
+        }
+        impl VectorFunction for Abs {
+            fn eval<T: Scalar>(&self, x: ArrayView1<T>) -> Array1<T> {
+                let a = if x[0].value() >= 0.0 { x[0] } else { -x[0] };
+                Array1::from(vec![a, x[0] * x[1]])
+            }
+            fn kink(&self, x: ArrayView1<f64>, probe: ArrayView1<f64>) -> Option<f64> {
+                (self.report && (x[0] >= 0.0) != (probe[0] >= 0.0)).then_some(x[0].abs())
+            }
+        }
+        let x = array![5e-10, 0.7];
+        let j = array![[1.0, 0.0], [x[1], x[0]]];
+        let cfg = CheckConfig::default();
+        let reported = check_jacobian(&Abs { report: true }, x.view(), j.view(), &cfg).unwrap();
+        assert!(reported.passed(), "{}", reported.to_text());
+        let silent = check_jacobian(&Abs { report: false }, x.view(), j.view(), &cfg).unwrap();
+        let (worst, _) = silent.worst.as_ref().unwrap();
+        assert_eq!(worst.index, vec![0, 0]);
+        assert_eq!(worst.verdict, crate::check::Verdict::Inconsistent);
     }
 
     #[test]
