@@ -33,7 +33,7 @@ use num_dual::{Dual64, HyperDual64};
 use crate::check::config::CheckConfig;
 use crate::check::finite_diff::{self, Kink, Probe};
 use crate::check::general::Objective;
-use crate::check::jacobian::Directions;
+use crate::check::jacobian::{finite, Directions};
 use crate::check::report::TensorReport;
 use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
@@ -57,17 +57,6 @@ fn gradient_entry<F: Objective>(f: &F, theta: &[f64], i: usize) -> f64 {
 /// The unit vector `e_k` of length `n`.
 fn unit(n: usize, k: usize) -> Vec<f64> {
     (0..n).map(|i| f64::from(u8::from(i == k))).collect()
-}
-
-/// Refuses non-finite entries, named `name[i]`.
-fn finite(name: &str, v: impl IntoIterator<Item = f64>) -> Result<()> {
-    match v.into_iter().enumerate().find(|(_, x)| !x.is_finite()) {
-        Some((i, x)) => Err(Error::invalid(
-            format!("{name}[{i}]"),
-            format!("must be finite, got {x}"),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// Checks the claimed Hessian `H (n, n)` of `f` at `theta (n)`, every entry (the

@@ -106,7 +106,7 @@ impl Directions {
 }
 
 /// Refuses non-finite entries of `v`, named `name[i]`.
-fn finite(name: &str, v: impl IntoIterator<Item = f64>) -> Result<()> {
+pub(crate) fn finite(name: &str, v: impl IntoIterator<Item = f64>) -> Result<()> {
     match v.into_iter().enumerate().find(|(_, x)| !x.is_finite()) {
         Some((i, x)) => Err(Error::invalid(
             format!("{name}[{i}]"),
