@@ -11,7 +11,9 @@
 //! * A batch: `X (B, in)` (one sample per row), `Z = X·Wᵀ + b (B, out)`.
 //! * Backward: `dz = da ⊙ act'(z)`, `dW = outer(dz, x)`, `db = dz`, `dx = Wᵀ·dz`;
 //!   batched `dW = dZᵀ·X`, `db = Σ_rows dZ`, `dX = dZ·W`.
-//! * Loss: MSE per sample, `L = mean_k (ŷ_k − y_k)²`, `∂L/∂ŷ = 2(ŷ − y)/m`.
+//! * Loss: MSE per sample, `L = mean_k (ŷ_k − y_k)²`, `∂L/∂ŷ = 2(ŷ − y)/m`; or, on
+//!   logits, softmax cross-entropy `logsumexp(ŷ) − y·ŷ` (`∂L/∂ŷ = softmax(ŷ) − y`) or
+//!   binary cross-entropy (`∂L/∂ŷ = (σ(ŷ) − y)/m`) ([`Loss`]).
 //!
 //! ## Module map
 //! The three jobs of the project, and the fast engine beside them:
@@ -20,7 +22,9 @@
 //!   training loop ([`nn::sgd`]) that drives a [`Stepper`](nn::sgd::Stepper).
 //! * [`engine`] — **fast**: the allocation-free stepper, pinned bit for bit to `nn`.
 //! * [`check`] — **check**: the gradient checker (dual numbers, finite differences,
-//!   triage), the network adapter and the catalogue of injectable bugs.
+//!   triage) for gradients, Jacobians, vector-Jacobian and Jacobian-vector products and
+//!   Hessians (with `assert_*!` macros for `cargo test`), the network adapter and the
+//!   catalogue of injectable bugs.
 //! * [`oracle`] — **oracle**: trajectories for ports, their schema, export and compare.
 //!
 //! Shared ground: [`run`] (a spec, an engine and an observer joined into a run),

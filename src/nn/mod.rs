@@ -7,7 +7,7 @@
 //! `X (B, in)` with one sample per row, so a batch forward is `Z = X·Wᵀ + b (B, out)`.
 //!
 //! * [`activation`]: each activation with its derivative under it;
-//! * [`loss`]: the loss and `∂L/∂ŷ`;
+//! * [`loss`]: the losses (MSE, softmax and binary cross-entropy) and `∂L̄/∂Ŷ`;
 //! * [`kernels`]: the three matrix products, in a fixed summation order;
 //! * [`dense`]: one layer, forward (generic over the scalar) beside its backward;
 //! * [`network`]: the stack of layers, its backward pass and update;
