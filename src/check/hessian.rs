@@ -33,7 +33,7 @@ use num_dual::{Dual64, HyperDual64};
 use crate::check::config::CheckConfig;
 use crate::check::finite_diff::{self, Kink, Probe};
 use crate::check::general::Objective;
-use crate::check::jacobian::{finite, Directions};
+use crate::check::jacobian::{claimed_product, finite, Directions};
 use crate::check::report::TensorReport;
 use crate::check::triage::ElementCheck;
 use crate::error::{Error, Result};
@@ -130,14 +130,7 @@ pub fn check_hvp<F: Objective>(
     let scale = theta.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut report = TensorReport::new("H·v", vec![vs.len(), n], "hvp");
     for (k, v) in vs.iter().enumerate() {
-        let claimed = hvp(v.view());
-        if claimed.len() != n {
-            return Err(Error::invalid(
-                "hvp",
-                format!("returned {} entries for {n} parameters", claimed.len()),
-            ));
-        }
-        finite("hvp(v)", claimed.iter().copied())?;
+        let claimed = claimed_product(("hvp", "v"), hvp(v.view()), (n, "parameters"))?;
         let v = v.to_vec();
         for i in 0..n {
             let dual = second(f, theta, &unit(n, i), &v);

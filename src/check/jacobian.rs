@@ -116,6 +116,23 @@ pub(crate) fn finite(name: &str, v: impl IntoIterator<Item = f64>) -> Result<()>
     }
 }
 
+/// A claimed product for one direction (`name(arg)`, e.g. `vjp(v)`): `len` entries, one
+/// per `what`, all finite; else the error names it.
+pub(crate) fn claimed_product(
+    (name, arg): (&str, &str),
+    got: Array1<f64>,
+    (len, what): (usize, &str),
+) -> Result<Array1<f64>> {
+    if got.len() != len {
+        return Err(Error::invalid(
+            name,
+            format!("returned {} entries for {len} {what}", got.len()),
+        ));
+    }
+    finite(&format!("{name}({arg})"), got.iter().copied())?;
+    Ok(got)
+}
+
 /// `f(x)` in `f64`, checked finite; its length is `m`.
 fn value_at<F: VectorFunction>(f: &F, x: ArrayView1<f64>) -> Result<Array1<f64>> {
     let y = f.eval(x);
@@ -203,14 +220,7 @@ pub fn check_vjp<F: VectorFunction>(
     let mut report = TensorReport::new("vᵀJ", vec![vs.len(), n], "vjp");
     let mut probe_x = x.to_owned();
     for (k, v) in vs.iter().enumerate() {
-        let claimed = vjp(v.view());
-        if claimed.len() != n {
-            return Err(Error::invalid(
-                "vjp",
-                format!("returned {} entries for {n} inputs", claimed.len()),
-            ));
-        }
-        finite("vjp(v)", claimed.iter().copied())?;
+        let claimed = claimed_product(("vjp", "v"), vjp(v.view()), (n, "inputs"))?;
         for j in 0..n {
             let dual = v.dot(&columns[j]);
             let mut probe = |delta: f64| -> Probe {
@@ -249,14 +259,7 @@ pub fn check_jvp<F: VectorFunction>(
     let scale = x.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut report = TensorReport::new("J·u", vec![us.len(), m], "jvp");
     for (k, u) in us.iter().enumerate() {
-        let claimed = jvp(u.view());
-        if claimed.len() != m {
-            return Err(Error::invalid(
-                "jvp",
-                format!("returned {} entries for {m} outputs", claimed.len()),
-            ));
-        }
-        finite("jvp(u)", claimed.iter().copied())?;
+        let claimed = claimed_product(("jvp", "u"), jvp(u.view()), (m, "outputs"))?;
         let lifted = Array1::from_shape_fn(n, |i| Dual64::new(x[i], u[i]));
         let dual = f.eval(lifted.view()).mapv(|d| d.eps);
         let mut cache: HashMap<u64, (Array1<f64>, Option<Kink>)> = HashMap::new();
