@@ -200,6 +200,7 @@ unsafe fn tiny_epoch_fma<const N0: usize, const N1: usize, const N2: usize>(
         return ((1, 0, None), last);
     };
     for (e, total) in totals.iter_mut().enumerate() {
+        *total = 0.0;
         for r in 0..rows {
             let (x, y) = (&xs[r * N0..][..N0], &ys[r * N2..][..N2]);
             last = tiny_step::<N0, N1, N2>(net, x, y, lr, losses);

@@ -108,8 +108,8 @@ pub trait Stepper {
     /// The steps of `totals.len()` epochs in a loop of the stepper's own, for a caller
     /// that needs no per-step events (the per-sample path of tiny networks, where the
     /// loop around a step would cost as much as the step). Each epoch steps the batches
-    /// of `batch_size` rows from row 0, adding each step's losses to its `totals[e]`
-    /// (zero to start with) in row order, as [`train`] does; stops after a step whose
+    /// of `batch_size` rows from row 0 and sets `totals[e]` to the sum of its steps'
+    /// losses in row order from 0, as [`train`] does (so far, in the epoch it stops in); stops after a step whose
     /// losses or parameters are not all finite, and leaves that step to the caller to
     /// account (and report). `None`: no such loop for this network or batch size.
     fn epoch(
@@ -272,7 +272,6 @@ pub fn train<S: Stepper + ?Sized, O: Observer + ?Sized>(
         let mut start = 0;
         if fused {
             let k = chunk.min(config.epochs - epoch);
-            totals[..k].fill(0.0);
             let run = stepper.epoch(net, x, y, config.lr, config.batch_size, &mut totals[..k]);
             if let Some(run) = run {
                 for &total in &totals[..run.epochs] {
