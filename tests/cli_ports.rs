@@ -227,3 +227,113 @@ fn classifier_port_mistakes_are_caught_and_named() {
         assert!(out.contains(named), "{f}: {out}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Archives that mix float32 and float64 members (issue 20): judged member by member.
+// ---------------------------------------------------------------------------------------
+
+/// The members of `src` (an `.npz`), rewritten into `dst`: `f32` names the members
+/// stored as float32, `scale` one element to multiply (member, flat index, factor).
+fn rewrite_npz(src: &Path, dst: &Path, f32: &[&str], scale: Option<(&str, usize, f64)>) {
+    use ndarray::{ArrayD, IxDyn, OwnedRepr};
+    use ndarray_npy::{NpzReader, NpzWriter};
+    let mut r = NpzReader::new(std::fs::File::open(src).unwrap()).unwrap();
+    let mut w = NpzWriter::new(std::fs::File::create(dst).unwrap());
+    for name in r.names().unwrap() {
+        let read = r.by_name::<OwnedRepr<f64>, IxDyn>(&name).or_else(|_| {
+            r.by_name::<OwnedRepr<f32>, IxDyn>(&name)
+                .map(|a| a.mapv(f64::from))
+        });
+        let Ok(mut a) = read else {
+            // Integer members (sample indices) are copied as they are.
+            let ints: ArrayD<i64> = r.by_name::<OwnedRepr<i64>, IxDyn>(&name).unwrap();
+            w.add_array(name, &ints).unwrap();
+            continue;
+        };
+        if let Some((member, at, factor)) = scale.filter(|(m, _, _)| *m == name) {
+            let v = a.as_slice_mut().expect("standard layout");
+            assert!(v[at] != 0.0, "{member}[{at}] must be nonzero to perturb");
+            v[at] *= factor;
+        }
+        if f32.contains(&name.as_str()) {
+            w.add_array(name, &a.mapv(|v| v as f32)).unwrap();
+        } else {
+            w.add_array(name, &a).unwrap();
+        }
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn a_float64_member_3e_8_off_fails_in_an_archive_with_a_float32_member() {
+    let s = Scratch::new("mixed_dtypes");
+    let golden = s.path("golden");
+    success(&run(&[
+        "export",
+        "--out",
+        golden.to_str().unwrap(),
+        "--trace-steps",
+        "2",
+    ]));
+    let reference = golden.join("reference.npz");
+    let model = ["--model", "article"];
+    // Alone, the float64 archive with step0_dW2 3e-8 off fails there.
+    let off = s.path("off.npz");
+    rewrite_npz(&reference, &off, &[], Some(("step0_dW2", 1, 1.0 + 3e-8)));
+    let out = diverges(&compare(&off, &model));
+    assert!(out.contains("first divergence: step0_dW2[0][1]"), "{out}");
+    // One float32 member (the epoch losses) must not loosen the others' bounds.
+    let mixed_off = s.path("mixed_off.npz");
+    rewrite_npz(
+        &reference,
+        &mixed_off,
+        &["loss"],
+        Some(("step0_dW2", 1, 1.0 + 3e-8)),
+    );
+    let out = diverges(&compare(&mixed_off, &model));
+    assert!(out.contains("first divergence: step0_dW2[0][1]"), "{out}");
+    assert!(out.contains("member by member"), "{out}");
+    // The same archive unperturbed passes, each member within its own dtype's bounds.
+    let mixed = s.path("mixed.npz");
+    rewrite_npz(&reference, &mixed, &["loss"], None);
+    let out = success(&compare(&mixed, &model));
+    assert!(out.contains("member by member"), "{out}");
+    assert!(out.contains("all within tolerance"), "{out}");
+}
+
+#[test]
+fn a_float32_archive_with_a_float64_member_is_judged_by_each_members_dtype() {
+    let s = Scratch::new("mixed_dtypes_f32");
+    let model = ["--model", "article"];
+    let port = fixture("port/torch_f32_reference.npz");
+    // float32 numbers widened to float64 (a port's `.item()` losses): still float32.
+    let widened = s.path("widened.npz");
+    let names_f32: Vec<String> = {
+        let mut r = ndarray_npy::NpzReader::new(std::fs::File::open(&port).unwrap()).unwrap();
+        r.names().unwrap()
+    };
+    let all_but_w1: Vec<&str> = names_f32
+        .iter()
+        .map(String::as_str)
+        .filter(|n| *n != "step0_dW1")
+        .collect();
+    rewrite_npz(&port, &widened, &all_but_w1, None);
+    let out = success(&compare(&widened, &model));
+    assert!(
+        out.contains("float64 members hold float32 numbers"),
+        "{out}"
+    );
+    // A float64 member with a float64 value where float32 rounding went: judged by
+    // float64 bounds, it fails, and the diagnosis says it is float32 rounding.
+    let precise = s.path("precise.npz");
+    rewrite_npz(
+        &port,
+        &precise,
+        &all_but_w1,
+        Some(("step0_dW1", 0, 1.0 + 1e-12)),
+    );
+    let out = diverges(&compare(&precise, &model));
+    assert!(out.contains("member by member"), "{out}");
+    assert!(out.contains("first divergence: step0_dW1"), "{out}");
+    assert!(out.contains("diagnosis: precision float32"), "{out}");
+}

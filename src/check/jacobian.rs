@@ -339,10 +339,16 @@ mod tests {
         let j = jacobian(x.view());
         let vjp = |v: ArrayView1<f64>| v.dot(&j);
         let jvp = |u: ArrayView1<f64>| j.dot(&u);
-        for d in [Directions::default(), Directions::Exhaustive] {
-            assert!(check_vjp(&F, x.view(), vjp, d, &cfg).unwrap().passed());
-            assert!(check_jvp(&F, x.view(), jvp, d, &cfg).unwrap().passed());
+        // Four random directions by default; the three unit vectors when exhaustive.
+        for (d, k) in [(Directions::default(), 4), (Directions::Exhaustive, 3)] {
+            let vjp_report = check_vjp(&F, x.view(), vjp, d, &cfg).unwrap();
+            let jvp_report = check_jvp(&F, x.view(), jvp, d, &cfg).unwrap();
+            assert!(vjp_report.passed() && jvp_report.passed());
+            // Every entry of every product is counted: directions × entries.
+            assert_eq!((vjp_report.total, jvp_report.total), (k * 3, k * 3));
         }
+        let full = check_jacobian(&F, x.view(), j.view(), &cfg).unwrap();
+        assert_eq!(full.total, 9);
         // A transposed product (Jᵀv for a VJP) is caught.
         let wrong = |v: ArrayView1<f64>| j.dot(&v);
         assert!(!check_vjp(&F, x.view(), wrong, Directions::default(), &cfg)

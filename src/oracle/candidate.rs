@@ -24,8 +24,13 @@ pub struct Candidate {
     /// The spec in the candidate's header, if it has one.
     pub spec: Option<Json>,
     /// The precision the candidate declares (`header.precision`) or is stored in (an
-    /// `.npz` with float32 members).
+    /// `.npz` whose floating-point members are all float32).
     pub precision: Option<Precision>,
+    /// The dtype each floating-point member of an `.npz` is stored in (empty for a
+    /// `trajectory.json`): an archive that mixes float32 and float64 members is judged
+    /// member by member ([`crate::oracle::compare::judged_as`]), never all by the
+    /// loosest.
+    pub stored: BTreeMap<Key, Precision>,
     /// The derivative conventions at `z = 0` the header declares (`header.conventions`).
     pub conventions: Option<Conventions>,
     /// Whether the candidate is an `.npz` (its arrays are then named by their keys).
@@ -90,12 +95,17 @@ pub fn from_npz(mut npz: Npz, path: &Path) -> Result<Candidate> {
         ));
     }
     let mut arrays = BTreeMap::new();
-    let mut f32_members = false;
+    let mut stored = BTreeMap::new();
     for (member, key) in keys {
         let what = format!("{}[{member}]", path.display());
         let a = npz.read(&member, MAX_BYTES)?;
         match (a.dtype(), key.is_integer()) {
-            (Dtype::F32, false) => f32_members = true,
+            (Dtype::F32, false) => {
+                stored.insert(key, Precision::F32);
+            }
+            (Dtype::F64, false) => {
+                stored.insert(key, Precision::F64);
+            }
             (Dtype::I64, false) => {
                 return Err(Error::invalid(
                     what,
@@ -106,9 +116,11 @@ pub fn from_npz(mut npz: Npz, path: &Path) -> Result<Candidate> {
         }
         arrays.insert(key, a.into_f64());
     }
+    let all_f32 = !stored.is_empty() && stored.values().all(|&p| p == Precision::F32);
     Ok(Candidate {
         arrays,
-        precision: f32_members.then_some(Precision::F32),
+        precision: all_f32.then_some(Precision::F32),
+        stored,
         npz: true,
         ..Candidate::default()
     })

@@ -26,8 +26,10 @@
 //!
 //! The slack `atol`, `rtol` defaults by precision
 //! ([`Precision::default_slack`]); the precision is the candidate's declared one
-//! (`header.precision`, float32 `.npz` members), else float32 when every value is a
-//! float32 number, else float64. Sample indices must match exactly; a different batch
+//! (`header.precision`, an `.npz` whose members are all float32), else float32 when
+//! every value is a float32 number, else float64. An `.npz` that mixes float32 and
+//! float64 members is judged member by member, each by its own dtype's bounds
+//! ([`judged_as`]): one float32 member never loosens the others'. Sample indices must match exactly; a different batch
 //! layout is a divergence. A candidate that cannot be read, has an unknown array, a
 //! parameter of the wrong shape, or a non-finite number is an error (exit 2), named
 //! precisely; a difference is a result (exit 1).
@@ -169,6 +171,11 @@ pub struct Comparison {
     pub tolerance: Tolerance,
     /// The precision the candidate was compared in, and where it came from.
     pub precision: (Precision, &'static str),
+    /// The members of an `.npz` that mixes float32 and float64 members judged as
+    /// float64 (the rest as `precision`): see [`judged_as`].
+    pub judged_f64: Vec<Key>,
+    /// The slack on top of the derived bounds for the members in `judged_f64`.
+    pub tolerance_f64: Tolerance,
     /// The reference's derivative conventions at `z = 0`.
     pub conventions: Conventions,
     /// Traced steps compared re-anchored at the candidate's own parameters.
@@ -188,6 +195,12 @@ impl Comparison {
     /// Whether everything compared is within the tolerance.
     pub fn passed(&self) -> bool {
         self.first.is_none()
+    }
+
+    /// The precision to compare a replay of this candidate in: the one used, or, for
+    /// an archive judged member by member, `None` (each member again by its dtype).
+    pub fn replay_precision(&self) -> Option<Precision> {
+        (self.precision.1 != MEMBER_BY_MEMBER).then_some(self.precision.0)
     }
 }
 
@@ -285,18 +298,59 @@ fn batch_shaped(key: Key) -> bool {
 
 /// The precision to compare `cand` in, and where it came from.
 pub fn precision_of(cand: &Candidate, forced: Option<Precision>) -> (Precision, &'static str) {
+    let (precision, source, _) = judged_as(cand, forced);
+    (precision, source)
+}
+
+/// Where the precision came from when an `.npz` mixes float32 and float64 members.
+pub const MEMBER_BY_MEMBER: &str = "the .npz dtypes, member by member";
+
+/// Whether `a` holds float32 numbers widened to float64: some value has a fraction
+/// (whole numbers prove nothing) and every value is a float32 number.
+fn widened_f32(a: &ArrayD<f64>) -> bool {
+    a.iter().any(|v| v.fract() != 0.0) && Precision::F32.holds(a.iter())
+}
+
+/// How `cand` is judged: the precision, where it came from, and the members judged as
+/// float64 although the precision is float32.
+///
+/// The forced precision applies to every member; else a declared one (`header.precision`,
+/// an `.npz` whose floating-point members are all float32); else an `.npz` that mixes
+/// float32 and float64 members is judged **member by member**: a float32 member by
+/// float32 bounds, a float64 member by float64 bounds unless its values are float32
+/// numbers widened to float64 ([`MEMBER_BY_MEMBER`]; never all by the loosest, which
+/// would let a float64 member off by 3e-8 pass); else float32 when every value is a
+/// float32 number, else float64.
+pub fn judged_as(
+    cand: &Candidate,
+    forced: Option<Precision>,
+) -> (Precision, &'static str, Vec<Key>) {
     if let Some(p) = forced {
-        return (p, "given");
+        return (p, "given", Vec::new());
     }
     if let Some(p) = cand.precision {
-        return (
-            p,
-            if cand.npz {
-                "the .npz dtype"
-            } else {
-                "the header"
-            },
-        );
+        let source = if cand.npz {
+            "the .npz dtype"
+        } else {
+            "the header"
+        };
+        return (p, source, Vec::new());
+    }
+    if cand.stored.values().any(|&p| p == Precision::F32) {
+        let as_f64: Vec<Key> = cand
+            .stored
+            .iter()
+            .filter(|&(k, &p)| p == Precision::F64 && !cand.arrays.get(k).is_some_and(widened_f32))
+            .map(|(k, _)| *k)
+            .collect();
+        if as_f64.is_empty() {
+            return (
+                Precision::F32,
+                "the .npz dtypes (its float64 members hold float32 numbers)",
+                as_f64,
+            );
+        }
+        return (Precision::F32, MEMBER_BY_MEMBER, as_f64);
     }
     let floats = cand
         .arrays
@@ -309,9 +363,13 @@ pub fn precision_of(cand: &Candidate, forced: Option<Precision>) -> (Precision, 
         .filter(|(k, _)| !k.is_integer())
         .any(|(_, a)| a.iter().any(|v| v.fract() != 0.0));
     if any_fraction && Precision::F32.holds(floats) {
-        (Precision::F32, "the values (all are float32 numbers)")
+        (
+            Precision::F32,
+            "the values (all are float32 numbers)",
+            Vec::new(),
+        )
     } else {
-        (Precision::F64, "the values")
+        (Precision::F64, "the values", Vec::new())
     }
 }
 
@@ -335,12 +393,14 @@ pub fn compare_as(
             format!("has step {last} but the run makes only {total} updates"),
         ));
     }
-    let (precision, source) = precision_of(cand, opts.precision);
+    let (precision, source, as_f64) = judged_as(cand, opts.precision);
     let conventions = opts.conventions.or(cand.conventions).unwrap_or_default();
     conventions.validate()?;
     let variant = Variant { bug, conventions };
     let tolerance = opts.slack.unwrap_or(precision.default_slack());
     tolerance.validate("CompareOptions.slack")?;
+    // The slack of the members judged as float64 in a mixed archive.
+    let tolerance_f64 = opts.slack.unwrap_or(Precision::F64.default_slack());
     let need = cand.steps_needed();
     check_trace(spec, need, "candidate steps")?;
     let reference = record_variant(spec, need, variant)?;
@@ -357,16 +417,20 @@ pub fn compare_as(
     } else {
         None
     };
-    let mut exp = Expectations {
+    let expectations = |u, reference, rounded| Expectations {
         spec,
         cand,
         variant,
-        u: precision.unit_roundoff(),
+        u,
         reference,
         rounded,
         anchored: BTreeMap::new(),
         step_rounding: BTreeMap::new(),
     };
+    // The float64 members of a mixed archive are judged by float64 bounds.
+    let mut exp_f64 = (!as_f64.is_empty())
+        .then(|| expectations(Precision::F64.unit_roundoff(), reference.clone(), None));
+    let mut exp = expectations(precision.unit_roundoff(), reference, rounded);
     let mut cmp = Comparison {
         first: None,
         arrays: 0,
@@ -377,6 +441,8 @@ pub fn compare_as(
         worst_fraction: 0.0,
         tolerance,
         precision: (precision, source),
+        judged_f64: Vec::new(),
+        tolerance_f64,
         conventions,
         anchored_steps: 0,
         drift: 0.0,
@@ -388,12 +454,16 @@ pub fn compare_as(
         let Some(got) = cand.arrays.get(&key) else {
             continue;
         };
-        let Some((expected, bound, anchored)) = exp.expected(key) else {
+        let (member, tolerance) = match &mut exp_f64 {
+            Some(e) if as_f64.contains(&key) => (e, tolerance_f64),
+            _ => (&mut exp, tolerance),
+        };
+        let Some((expected, bound, anchored)) = member.expected(key) else {
             continue;
         };
         if anchored {
             anchored_steps.insert(key.step());
-            if let Some(direct) = exp.reference.get(key) {
+            if let Some(direct) = member.reference.get(key) {
                 cmp.drift = cmp.drift.max(normwise(got, &direct));
             }
         }
@@ -484,6 +554,7 @@ pub fn compare_as(
         }
     }
     cmp.anchored_steps = anchored_steps.len();
+    cmp.judged_f64 = as_f64;
     if cmp.values == 0 && cmp.first.is_none() {
         let empty = cand
             .arrays

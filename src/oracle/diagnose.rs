@@ -59,7 +59,6 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
         return Ok(Vec::new());
     };
     let (precision, _) = cmp.precision;
-    let slack = cmp.tolerance;
     let mut out = Vec::new();
     match first.key {
         Key::Step(_, _) | Key::Param(Snapshot::After(_), _, _)
@@ -74,20 +73,13 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
         key => {
             if let Some(s) = key.step() {
                 if let Some(before) = state_before(cand, spec, s) {
-                    out.extend(step_explanations(
-                        spec,
-                        cand,
-                        s,
-                        &before,
-                        precision,
-                        slack,
-                        cmp.conventions,
-                    ));
+                    out.extend(step_explanations(spec, cand, s, &before, cmp));
                 }
             }
         }
     }
-    if out.is_empty() && precision == Precision::F64 {
+    let judged_f64 = precision == Precision::F64 || cmp.judged_f64.contains(&first.key);
+    if out.is_empty() && judged_f64 {
         // Exactly float32 rounding, compared as float64?
         let as_f32 = CompareOptions {
             precision: Some(Precision::F32),
@@ -95,11 +87,15 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
             conventions: Some(cmp.conventions),
         };
         if compare(spec, cand, &as_f32)?.passed() {
-            out.push(found(
-                Kind::Precision,
-                "float32",
-                "every difference is within float32 rounding: the port computes in float32; compare it as a float32 port",
-            ));
+            let explanation = if precision == Precision::F64 {
+                "every difference is within float32 rounding: the port computes in float32; compare it as a float32 port".to_string()
+            } else {
+                format!(
+                    "{} is stored as float64, so it is judged by float64 bounds, but every difference is within float32 rounding: the port computes it in float32; store it as float32, or compare the whole archive as a float32 port",
+                    first.key
+                )
+            };
+            out.push(found(Kind::Precision, "float32", explanation));
         }
     }
     if out.is_empty() {
@@ -137,7 +133,7 @@ fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<V
         return Ok(Vec::new());
     }
     let opts = |conventions| CompareOptions {
-        precision: Some(cmp.precision.0),
+        precision: cmp.replay_precision(),
         slack: Some(cmp.tolerance),
         conventions: Some(conventions),
     };
@@ -167,12 +163,16 @@ fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<V
 
 /// Whether every array the candidate holds for step `s` matches `rec` within `bounds`
 /// plus `slack`.
-fn step_matches(cand: &Candidate, rec: &StepRecord, bounds: &StepRecord, slack: Tolerance) -> bool {
+fn step_matches(cand: &Candidate, rec: &StepRecord, bounds: &Bounds, cmp: &Comparison) -> bool {
     let mut any = false;
     for (&key, got) in &cand.arrays {
         if key.step() != Some(rec.step) {
             continue;
         }
+        let (bounds, slack) = match &bounds.f64_members {
+            Some(b) if cmp.judged_f64.contains(&key) => (b, cmp.tolerance_f64),
+            _ => (&bounds.members, cmp.tolerance),
+        };
         let (Some(e), Some(b)) = (rec.get(key), bounds.get(key)) else {
             return false;
         };
@@ -182,6 +182,31 @@ fn step_matches(cand: &Candidate, rec: &StepRecord, bounds: &StepRecord, slack: 
         any = true;
     }
     any
+}
+
+/// A replayed step's rounding bounds in the comparison's precision, and for an archive
+/// judged member by member, in float64 for its float64 members.
+struct Bounds {
+    members: StepRecord,
+    f64_members: Option<StepRecord>,
+}
+
+impl Bounds {
+    fn of(
+        spec: &Spec,
+        variant: &Variant,
+        before: &crate::nn::network::Network<f64>,
+        rec: &StepRecord,
+        cmp: &Comparison,
+    ) -> Bounds {
+        let u = cmp.precision.0.unit_roundoff();
+        let u64 = Precision::F64.unit_roundoff();
+        Bounds {
+            members: step_bounds(spec, variant, before, rec, u),
+            f64_members: (!cmp.judged_f64.is_empty())
+                .then(|| step_bounds(spec, variant, before, rec, u64)),
+        }
+    }
 }
 
 fn within(
@@ -212,11 +237,9 @@ fn step_explanations(
     cand: &Candidate,
     s: usize,
     before: &crate::nn::network::Network<f64>,
-    precision: Precision,
-    slack: Tolerance,
-    conventions: Conventions,
+    cmp: &Comparison,
 ) -> Vec<Diagnosis> {
-    let u = precision.unit_roundoff();
+    let conventions = cmp.conventions;
     let layers = spec.sizes.len() - 1;
     // Every later traced step that starts from the candidate's own parameters too: an
     // explanation must reproduce all of them (a bug and a convention may agree on one
@@ -229,8 +252,8 @@ fn step_explanations(
     let try_spec_variant = |spec: &Spec, variant: Variant| {
         starts.iter().all(|(t, before)| {
             let rec = step_from(spec, variant, before, *t);
-            let bounds = step_bounds(spec, &variant, before, &rec, u);
-            step_matches(cand, &rec, &bounds, slack)
+            let bounds = Bounds::of(spec, &variant, before, &rec, cmp);
+            step_matches(cand, &rec, &bounds, cmp)
                 || !cand.arrays.keys().any(|k| k.step() == Some(*t))
         })
     };
@@ -413,7 +436,7 @@ fn batching(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagn
             *got == rows.collect::<Vec<_>>()
         });
         let opts = CompareOptions {
-            precision: Some(cmp.precision.0),
+            precision: cmp.replay_precision(),
             slack: Some(cmp.tolerance),
             conventions: Some(cmp.conventions),
         };
