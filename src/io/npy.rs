@@ -471,7 +471,12 @@ impl Npz {
     /// and lists its members; a name given twice (`x` and `x.npy` are the same name) is
     /// refused.
     pub fn open(path: &Path) -> Result<Npz> {
-        let (f, _) = open_bounded(path)?;
+        Npz::from_file(open_bounded(path)?.0, path)
+    }
+
+    /// [`Npz::open`] of a file already opened (by [`crate::io::open_bounded_in`]);
+    /// `path` names it in errors.
+    pub fn from_file(f: std::fs::File, path: &Path) -> Result<Npz> {
         Npz::from_source(Box::new(std::io::BufReader::new(f)), path)
     }
 
