@@ -8,6 +8,45 @@
 //! timeout, then compares the output against the reference
 //! ([`compare_and_diagnose`]) and keeps the verdict, the first divergence and the
 //! diagnosis.
+//!
+//! # What the runner guarantees, whatever the port does
+//!
+//! The port runs as the same user and may do anything to the files it is given; the
+//! [`Runner`] is written so that none of it makes this program read without bound,
+//! hang, write or delete outside what it created, or leave a process or a folder behind.
+//!
+//! - **A fresh work folder.** `$TMPDIR/backprop-oracle-conformance-<pid>-<random>` is
+//!   created like `mkdtemp` ([`WorkDir::create`]): mode 0700, `mkdir` that fails if the
+//!   name exists (another name is tried), so an existing folder is never reused or
+//!   deleted.
+//! - **Handles, not paths.** Each case's folder, its `spec.json` and `stderr.txt` are
+//!   created through the work folder's handle with `O_EXCL|O_NOFOLLOW` (never over
+//!   something that exists, never through a link); a folder the port swapped for a link
+//!   to a user's folder is neither written into nor read from. The output `{out}` is
+//!   opened once in the case's own folder with `O_NOFOLLOW|O_NONBLOCK` and accepted only
+//!   if the opened handle is a regular file of at most 1 GiB (a link to `/dev/zero` or a
+//!   FIFO is refused at once). The port's stderr is read through the runner's own
+//!   handle on the file it created (its last 64 KiB), never by path.
+//! - **Removal stays inside.** After each case, and at the end, entries are removed
+//!   through the handles of the folders the runner created: everything inside them
+//!   goes, including what the port left there (it is inside a real folder we created),
+//!   but a symbolic link is removed as a link and never followed, and subfolders are
+//!   entered only as real folders (`O_NOFOLLOW`), to a bounded depth. The work folder's
+//!   path is removed only while it still names the folder created; a folder or link
+//!   the port put in its place is the port's and is left alone.
+//! - **No process outlives the run.** The port runs in its own process group, which is
+//!   sent `SIGKILL` when the port exits (before it is reaped, so its id cannot be
+//!   reused; background children such as `sleep 30 &` die with the case), at the
+//!   timeout, and — through [`crate::io::outdir::remove_registered`], which the CLI
+//!   calls on SIGINT, SIGTERM and SIGHUP — before the work folder is removed and the
+//!   CLI exits 130, 143 or 129. A child that leaves the group (`setsid`, `setpgid`)
+//!   escapes this, as it would a shell's job control.
+//! - **Quoting.** `{spec}` and `{out}` are quoted for where they stand in the command,
+//!   bare, in `'…'` or in `"…"` ([`Port::command_for`]); an unclosed quote is refused.
+//!   The timeout is at most [`MAX_TIMEOUT_SECS`].
+//! - **Printable output.** The port's stderr line and every message are shown with
+//!   control characters as `\u00XX` escapes ([`crate::error::printable`]), so the
+//!   JUnit scorecard is well-formed XML and a terminal is never driven by a port.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
