@@ -29,6 +29,13 @@ fn wait_bounded(mut child: Child, what: &str) -> Output {
             return child.wait_with_output().expect("collect output");
         }
         if start.elapsed() > DEADLINE {
+            // SIGTERM first, so that a runner that still handles it kills its port.
+            if let Ok(pid) = i32::try_from(child.id()) {
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
             let _ = child.kill();
             let _ = child.wait();
             panic!("{what} hung: still running after {DEADLINE:?}");
@@ -658,6 +665,23 @@ fn check_xml(xml: &str) -> String {
 
 #[test]
 fn junit_is_well_formed_whatever_the_port_writes() {
+    // The library's JUnit writer on any text (not only the runner's escaped lines).
+    let raw = backprop_oracle::oracle::conformance::CaseResult {
+        name: "identity",
+        purpose: "a purpose",
+        passed: false,
+        comparison: None,
+        problem: Some("a\u{1b}[31m\0b\u{7}c\u{fffe}]]><&\"'".into()),
+        started: true,
+        seconds: 0.0,
+    };
+    let xml = backprop_oracle::oracle::conformance::scorecard_junit(&[raw]);
+    let failure = check_xml(&xml);
+    assert!(
+        failure.contains("a\\u001b[31m\\u0000b\\u0007c\\ufffe]]&gt;&lt;&amp;&quot;&apos;"),
+        "{failure}"
+    );
+
     let r = Run::new("junit");
     let port = r.script("port.sh", NASTY);
     let o = r.conformance(&port, &["--case", "identity", "--format", "junit"]);
