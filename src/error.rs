@@ -179,6 +179,42 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// `s` with every control character written as a visible `\u00XX` escape (C0 controls
+/// but `\n` and `\t` when `keep_lines`, DEL, the C1 controls and the non-characters
+/// U+FFFE/U+FFFF), so that text from a port, a file or a path cannot drive a terminal
+/// (ANSI codes), break an error message over lines, or make an XML document ill-formed.
+/// The escapes are JSON's, so applied to serialized JSON (whose strings hold no raw C0
+/// controls) the result is the same JSON.
+pub fn printable(s: &str, keep_lines: bool) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        let kept = keep_lines && (c == '\n' || c == '\t');
+        (c.is_control() && !kept) || c == '\u{fffe}' || c == '\u{ffff}'
+    };
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if bad(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `x` in a short form for messages: the shortest digits that give `x` back, with an
+/// exponent when large or small (`1e300`, `1e-7`, `0.5`, `120`), never hundreds of
+/// digits.
+pub fn short(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e16 {
+        format!("{x}")
+    } else {
+        format!("{x:?}")
+    }
+}
+
 /// `Result` with the library's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -198,6 +234,28 @@ mod tests {
         let e = Error::invalid("spec.lr", "must be > 0");
         assert_eq!(format!("{e:#}"), "spec.lr: must be > 0");
         assert!(std::error::Error::source(&e).is_none());
+    }
+
+    #[test]
+    fn printable_escapes_controls_and_short_numbers_stay_short() {
+        assert_eq!(
+            printable("a\u{1b}[31mb\0\nc", false),
+            "a\\u001b[31mb\\u0000\\u000ac"
+        );
+        assert_eq!(
+            printable("a\n\tb\u{7f}\u{9b}", true),
+            "a\n\tb\\u007f\\u009b"
+        );
+        assert!(matches!(
+            printable("plain ü", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(short(1e20), "1e20");
+        assert_eq!(short(1e300), "1e300");
+        assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(120.0), "120");
+        assert_eq!(short(-1e-7), "-1e-7");
+        assert_eq!(short(f64::NAN), "NaN");
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Tolerance {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(
                     format!("{field}.{name}"),
-                    format!("must be finite and ≥ 0, got {v}"),
+                    format!("must be finite and ≥ 0, got {}", crate::error::short(v)),
                 ));
             }
         }

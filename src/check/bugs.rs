@@ -274,7 +274,8 @@ impl Conventions {
                 return Err(Error::invalid(
                     field,
                     format!(
-                        "must be one of {allowed:?} (left branch, mean, right branch), got {v}"
+                        "must be one of {allowed:?} (left branch, mean, right branch), got {}",
+                        crate::error::short(v)
                     ),
                 ));
             }

@@ -54,7 +54,7 @@ impl CheckConfig {
         if !(self.step.is_finite() && self.step > 0.0 && self.step < 1.0) {
             return Err(Error::invalid(
                 "CheckConfig.step",
-                format!("must be in (0, 1), got {}", self.step),
+                format!("must be in (0, 1), got {}", crate::error::short(self.step)),
             ));
         }
         Ok(())

@@ -88,7 +88,7 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::invalid(
                     name,
-                    format!("must be finite and ≥ 0, got {v}"),
+                    format!("must be finite and ≥ 0, got {}", crate::error::short(v)),
                 ));
             }
         }

@@ -4,7 +4,6 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
@@ -14,7 +13,7 @@ use crate::cli::write_stdout;
 use crate::error::{Error, Result};
 use crate::oracle::compare::CompareOptions;
 use crate::oracle::conformance::{
-    export_cases, run_case, scorecard_json, scorecard_junit, scorecard_text, select, work_dir, Port,
+    export_cases, scorecard_json, scorecard_junit, scorecard_text, select, Port, Runner,
 };
 use crate::oracle::precision::Precision;
 
@@ -42,7 +41,8 @@ pub enum Output {
 #[derive(Debug, Args)]
 pub struct ConformanceArgs {
     /// The port's command; `{spec}` is replaced by the case's spec file and `{out}` by
-    /// the path its output must be written to (run with `sh -c`).
+    /// the path its output must be written to (run with `sh -c`), quoted for where they
+    /// stand: bare, `'{spec}'` or `"{spec}"` all pass the path as one argument.
     #[arg(long, value_name = "'CMD … {spec} … {out}'")]
     pub port: Option<String>,
     /// Run only this case (repeatable; see --list).
@@ -58,7 +58,7 @@ pub struct ConformanceArgs {
     /// those its outputs declare).
     #[command(flatten)]
     pub conventions: ConventionArgs,
-    /// Seconds one case may run.
+    /// Seconds one case may run (at most 86400, one day).
     #[arg(long, default_value_t = 120.0, value_name = "SECONDS")]
     pub timeout: f64,
     /// What the port writes to `{out}`.
@@ -106,18 +106,6 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
             "is required (or --list, or --export-cases DIR)",
         ));
     };
-    if !command.contains("{spec}") || !command.contains("{out}") {
-        return Err(Error::invalid(
-            "--port",
-            format!("must contain {{spec}} and {{out}}, got {command:?}"),
-        ));
-    }
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        return Err(Error::invalid(
-            "--timeout",
-            format!("must be a positive number of seconds, got {}", args.timeout),
-        ));
-    }
     let precision = args
         .precision
         .as_deref()
@@ -132,34 +120,25 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
         slack: None,
         conventions: args.conventions.conventions(Conventions::default())?,
     };
-    let port = Port {
-        command: command.clone(),
-        timeout: Duration::from_secs_f64(args.timeout),
-        output: match args.output {
-            Output::Json => "json",
-            Output::Npz => "npz",
-        },
+    let output = match args.output {
+        Output::Json => "json",
+        Output::Npz => "npz",
     };
-    let work = work_dir()?;
+    let port = Port::new(command, args.timeout, output)?;
+    let runner = Runner::new()?;
     let show = std::io::stderr().is_terminal() && args.format == ScoreFormat::Text;
     let mut results = Vec::with_capacity(cases.len());
     for (i, case) in cases.iter().enumerate() {
         if show {
             eprint!("\r\x1b[Kcase {}/{}: {} …", i + 1, cases.len(), case.name);
         }
-        let r = run_case(case, &port, &work.join(case.name), &opts);
-        match r {
-            Ok(r) => results.push(r),
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&work);
-                return Err(e);
-            }
-        }
+        results.push(runner.run(case, &port, &opts)?);
     }
     if show {
         eprint!("\r\x1b[K");
     }
-    let _ = std::fs::remove_dir_all(&work);
+    // The port's process group is killed and the work folder removed.
+    drop(runner);
     if let Some(first) = results
         .first()
         .filter(|_| results.iter().all(|r| !r.started))

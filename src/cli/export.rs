@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::check::bugs::{Conventions, Variant};
 use crate::cli::compare::ConventionArgs;
-use crate::cli::{write_stdout, ModelArgs};
+use crate::cli::{eprint_line, write_stdout, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
 use crate::oracle::trajectory::{check_trace, record_variant};
@@ -57,17 +57,17 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         },
     )?;
     for p in &summary.removed_stale {
-        eprintln!(
+        eprint_line(&format!(
             "note: removed {}, the temporary folder of an earlier export that was killed",
             p.display()
-        );
+        ));
     }
     if let Some(k) = &summary.kept {
-        eprintln!(
+        eprint_line(&format!(
             "note: entries that appeared in {} while the export ran were kept in {}",
             args.out.display(),
             k.display()
-        );
+        ));
     }
     write_stdout(&format!(
         "wrote {} ({} arrays in reference.npz, {} traced steps, {} epochs)\n",

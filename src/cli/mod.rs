@@ -104,7 +104,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let e = e.rename_field(|f| flag_for(f).map(str::to_string));
-            eprintln!("error: {e:#}");
+            // One line, whatever a path or a port's output holds (no terminal codes).
+            eprint_line(&format!("error: {e:#}"));
             ExitCode::from(e.exit_code())
         }
     }
@@ -135,12 +136,16 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
         "model" => "--model",
         "Conventions.relu_grad_at_zero" => "--relu-grad-at-zero",
         "Conventions.leaky_grad_at_zero" => "--leaky-grad-at-zero",
+        "Port.command" => "--port",
+        "Port.timeout" => "--timeout",
         _ => return None,
     })
 }
 
 /// On SIGINT, SIGTERM or SIGHUP, removes the temporary output this process is writing
-/// (an export's temporary folder, a plot's temporary file) and exits with `128 + signal`.
+/// (an export's temporary folder, a plot's temporary file; a conformance run's port is
+/// killed, with its whole process group, and its work folder removed) and exits with
+/// `128 + signal`.
 fn remove_temporaries_on_signals() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
@@ -172,21 +177,28 @@ pub fn main() -> ExitCode {
                 .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
                 .map(str::trim)
                 .collect();
-            eprintln!(
-                "{}",
-                if message.is_empty() {
-                    "error: invalid usage".to_string()
-                } else {
-                    message.join(" ")
-                }
-            );
+            let line = if message.is_empty() {
+                "error: invalid usage".to_string()
+            } else {
+                message.join(" ")
+            };
+            eprint_line(&line);
             ExitCode::from(2)
         }
     }
 }
 
+/// Prints one line to stderr, control characters escaped ([`crate::error::printable`]).
+pub(crate) fn eprint_line(text: &str) {
+    eprintln!("{}", crate::error::printable(text, false));
+}
+
 /// Writes to stdout; a closed pipe (e.g. `| head`) ends quietly rather than panicking.
+/// Every report, scorecard and message goes through here: control characters other than
+/// newlines and tabs are written as `\u00XX` escapes ([`crate::error::printable`]; to
+/// JSON output, whose strings hold no raw control characters, that changes nothing).
 pub(crate) fn write_stdout(text: &str) -> Result<()> {
+    let text = crate::error::printable(text, true);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),

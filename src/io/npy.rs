@@ -467,11 +467,14 @@ impl std::fmt::Debug for Npz {
 }
 
 impl Npz {
-    /// Opens an `.npz` (plain or compressed, as `np.savez`/`np.savez_compressed` write)
-    /// and lists its members; a name given twice (`x` and `x.npy` are the same name) is
-    /// refused.
+    /// Opens an `.npz` (plain or compressed, as `np.savez`/`np.savez_compressed` write) and
+    /// lists its members; a name given twice (`x`, `x.npy`: the same name) is refused.
     pub fn open(path: &Path) -> Result<Npz> {
-        let (f, _) = open_bounded(path)?;
+        Npz::from_file(open_bounded(path)?.0, path)
+    }
+
+    /// [`Npz::open`] of a file already opened ([`crate::io::open_bounded_in`]).
+    pub fn from_file(f: std::fs::File, path: &Path) -> Result<Npz> {
         Npz::from_source(Box::new(std::io::BufReader::new(f)), path)
     }
 

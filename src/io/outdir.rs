@@ -103,9 +103,42 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, std::fs::Metadata)>> {
 /// Temporary folders and files of this process, removed by [`remove_registered`].
 static REGISTERED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Removes every temporary folder or file this process is writing (for a signal handler
-/// that is about to end the process). Safe to call at any time.
+/// Clean-up actions of this process (a conformance run's: kill the port's process
+/// group, remove its work folder), run first by [`remove_registered`].
+type Hook = std::sync::Arc<dyn Fn() + Send + Sync>;
+static HOOKS: Mutex<Vec<(u64, Hook)>> = Mutex::new(Vec::new());
+static NEXT_HOOK: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Registers a clean-up action for [`remove_registered`] (for a signal handler); returns
+/// its id for [`unregister_hook`].
+pub fn register_hook(hook: Hook) -> u64 {
+    let id = NEXT_HOOK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match HOOKS.lock() {
+        Ok(mut v) => v.push((id, hook)),
+        Err(p) => p.into_inner().push((id, hook)),
+    }
+    id
+}
+
+/// Forgets a clean-up action (its work is done).
+pub fn unregister_hook(id: u64) {
+    match HOOKS.lock() {
+        Ok(mut v) => v.retain(|(i, _)| *i != id),
+        Err(p) => p.into_inner().retain(|(i, _)| *i != id),
+    }
+}
+
+/// Runs every registered clean-up action ([`register_hook`]), then removes every
+/// temporary folder or file this process is writing (for a signal handler that is about
+/// to end the process). Safe to call at any time.
 pub fn remove_registered() {
+    let hooks: Vec<Hook> = match HOOKS.lock() {
+        Ok(v) => v.iter().map(|(_, h)| h.clone()).collect(),
+        Err(p) => p.into_inner().iter().map(|(_, h)| h.clone()).collect(),
+    };
+    for h in hooks {
+        h();
+    }
     let paths: Vec<PathBuf> = match REGISTERED.lock() {
         Ok(mut v) => std::mem::take(&mut *v),
         Err(p) => std::mem::take(&mut *p.into_inner()),

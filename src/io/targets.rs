@@ -32,8 +32,9 @@ pub fn one_hot(labels: ArrayView2<f64>, classes: usize, field: &str) -> Result<A
             return Err(Error::invalid(
                 format!("{field}[{i}]"),
                 format!(
-                    "must be a class label, a whole number in 0..={} (the network has {classes} outputs), got {c}",
-                    classes - 1
+                    "must be a class label, a whole number in 0..={} (the network has {classes} outputs), got {}",
+                    classes - 1,
+                    crate::error::short(c)
                 ),
             ));
         }
@@ -97,8 +98,9 @@ pub fn check(loss: Loss, y: ArrayView2<f64>, field: &str) -> Result<()> {
             return Err(Error::invalid(
                 format!("{field}[{r}][{c}]"),
                 format!(
-                    "must be in [0, 1] with the loss {} (a probability or a 0/1 label), got {v}",
-                    loss.name()
+                    "must be in [0, 1] with the loss {} (a probability or a 0/1 label), got {}",
+                    loss.name(),
+                    crate::error::short(v)
                 ),
             ));
         }

@@ -57,7 +57,10 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(Error::invalid(
                 "lr",
-                format!("must be finite and > 0, got {}", self.lr),
+                format!(
+                    "must be finite and > 0, got {}",
+                    crate::error::short(self.lr)
+                ),
             ));
         }
         if self.epochs == 0 {

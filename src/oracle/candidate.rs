@@ -51,11 +51,17 @@ impl Candidate {
 
 /// Loads a candidate from a `.npz` or a `trajectory.json`.
 pub fn load_candidate(path: &Path) -> Result<Candidate> {
+    load_candidate_from(crate::io::open_bounded(path)?.0, path)
+}
+
+/// [`load_candidate`] of a file already opened (by [`crate::io::open_bounded_in`]);
+/// `path` names it (and its extension says `.npz` or JSON).
+pub fn load_candidate_from(file: std::fs::File, path: &Path) -> Result<Candidate> {
     let name = path.display().to_string();
     let cand = if path.extension().is_some_and(|e| e == "npz") {
-        from_npz(Npz::open(path)?, path)?
+        from_npz(Npz::from_file(file, path)?, path)?
     } else {
-        from_json(&crate::io::json::read(path, true)?, &name)?
+        from_json(&crate::io::json::read_file(file, path, true)?, &name)?
     };
     for (key, a) in &cand.arrays {
         if let Some(at) = a.iter().position(|v| !v.is_finite()) {

@@ -6,38 +6,65 @@
 //! runs the port's command with `{spec}` and `{out}` replaced by that file and by the
 //! path where the port must write its output (a `trajectory.json` or an `.npz`), with a
 //! timeout, then compares the output against the reference
-//! ([`compare_and_diagnose`]) and keeps the verdict, the first divergence and the
+//! ([`compare_and_diagnose`](crate::oracle::diagnose::compare_and_diagnose)) and keeps the verdict, the first divergence and the
 //! diagnosis.
+//!
+//! # What the runner guarantees, whatever the port does
+//!
+//! The port runs as the same user and may do anything to the files it is given; the
+//! [`Runner`] is written so that none of it makes this program read without bound,
+//! hang, write or delete outside what it created, or leave a process or a folder behind.
+//!
+//! - **A fresh work folder.** `$TMPDIR/backprop-oracle-conformance-<pid>-<random>` is
+//!   created like `mkdtemp` ([`WorkDir::create`](crate::io::workdir::WorkDir::create)): mode 0700, `mkdir` that fails if the
+//!   name exists (another name is tried), so an existing folder is never reused or
+//!   deleted.
+//! - **Handles, not paths.** Each case's folder, its `spec.json` and `stderr.txt` are
+//!   created through the work folder's handle with `O_EXCL|O_NOFOLLOW` (never over
+//!   something that exists, never through a link); a folder the port swapped for a link
+//!   to a user's folder is neither written into nor read from. The output `{out}` is
+//!   opened once in the case's own folder with `O_NOFOLLOW|O_NONBLOCK` and accepted only
+//!   if the opened handle is a regular file of at most 1 GiB (a link to `/dev/zero` or a
+//!   FIFO is refused at once). The port's stderr is read through the runner's own
+//!   handle on the file it created (its last 64 KiB), never by path.
+//! - **Removal stays inside.** After each case, and at the end, entries are removed
+//!   through the handles of the folders the runner created: everything inside them
+//!   goes, including what the port left there (it is inside a real folder we created),
+//!   but a symbolic link is removed as a link and never followed, and subfolders are
+//!   entered only as real folders (`O_NOFOLLOW`), to a bounded depth. The work folder's
+//!   path is removed only while it still names the folder created; a folder or link
+//!   the port put in its place is the port's and is left alone.
+//! - **No process outlives the run.** The port runs in its own process group, which is
+//!   sent `SIGKILL` when the port exits (before it is reaped, so its id cannot be
+//!   reused; background children such as `sleep 30 &` die with the case), at the
+//!   timeout, and — through [`crate::io::outdir::remove_registered`], which the CLI
+//!   calls on SIGINT, SIGTERM and SIGHUP — before the work folder is removed and the
+//!   CLI exits 130, 143 or 129. A child that leaves the group (`setsid`, `setpgid`)
+//!   escapes this, as it would a shell's job control.
+//! - **Quoting.** `{spec}` and `{out}` are quoted for where they stand in the command,
+//!   bare, in `'…'` or in `"…"` ([`Port::command_for`]); an unclosed quote is refused.
+//!   The timeout is at most [`MAX_TIMEOUT_SECS`].
+//! - **Printable output.** The port's stderr line and every message are shown with
+//!   control characters as `\u00XX` escapes ([`crate::error::printable`]), so the
+//!   JUnit scorecard is well-formed XML and a terminal is never driven by a port.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use ndarray::{array, Array2};
 use serde_json::{json, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{printable, Error, Result};
 use crate::io::outdir::{Allowed, OutDir};
-use crate::io::spec::{Overrides, Spec};
+use crate::io::spec::Spec;
 use crate::nn::activation::Activation::{self, Identity, LeakyRelu, Relu, Sigmoid, Tanh};
 use crate::nn::loss::Loss;
-use crate::oracle::candidate::load_candidate;
-use crate::oracle::compare::{CompareOptions, Comparison};
-use crate::oracle::diagnose::compare_and_diagnose;
+use crate::oracle::compare::Comparison;
 use crate::oracle::export::write_files;
-use crate::oracle::reference::differences;
 use crate::oracle::trajectory::record_checked;
 
-/// One case of the battery.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Case {
-    /// Its name (`--case NAME`).
-    pub name: &'static str,
-    /// What it checks, in one line.
-    pub purpose: &'static str,
-    /// The spec the port runs.
-    pub spec: Spec,
-}
+pub use crate::oracle::runner::{
+    run_case, work_dir, Case, CaseResult, Port, Runner, MAX_TIMEOUT_SECS,
+};
 
 /// `n` rows of `cols` deterministic inputs in `[-1, 1)` (a fixed formula, so every
 /// port reads the same numbers).
@@ -173,175 +200,6 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-/// How to run a port.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Port {
-    /// The command, with `{spec}` and `{out}` (run by `sh -c`).
-    pub command: String,
-    /// How long one case may run.
-    pub timeout: Duration,
-    /// The output the port writes: `json` or `npz`.
-    pub output: &'static str,
-}
-
-/// One case's result.
-#[derive(Debug, Clone)]
-pub struct CaseResult {
-    /// The case's name.
-    pub name: &'static str,
-    /// Its purpose.
-    pub purpose: &'static str,
-    /// Whether the port's output matched the reference.
-    pub passed: bool,
-    /// The comparison (absent if the port produced no readable output).
-    pub comparison: Option<Comparison>,
-    /// Why the case failed before a comparison (the port's exit, a timeout, an
-    /// unreadable output, a header spec that is not the case's).
-    pub problem: Option<String>,
-    /// Whether the port's command started: `sh` found and could execute it (it did not
-    /// exit 126, "not executable", or 127, "not found").
-    pub started: bool,
-    /// Seconds the port and the comparison took.
-    pub seconds: f64,
-}
-
-/// `'…'`-quotes `s` for `sh`.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-/// Runs `port` on `case` inside `dir` (its own folder) and compares the output.
-pub fn run_case(case: &Case, port: &Port, dir: &Path, opts: &CompareOptions) -> Result<CaseResult> {
-    let start = Instant::now();
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let spec_path = dir.join("spec.json");
-    let text = serde_json::to_string_pretty(&case.spec)
-        .map_err(|e| Error::file(&spec_path, e.to_string()))?;
-    std::fs::write(&spec_path, text).map_err(|e| Error::io(&spec_path, e))?;
-    let out_path = dir.join(format!("out.{}", port.output));
-    let command = port
-        .command
-        .replace("{spec}", &shell_quote(&spec_path.to_string_lossy()))
-        .replace("{out}", &shell_quote(&out_path.to_string_lossy()));
-    let result = |passed, comparison, problem: Option<String>, started| CaseResult {
-        name: case.name,
-        purpose: case.purpose,
-        passed,
-        comparison,
-        problem,
-        started,
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    if let Some((problem, started)) = run_port(&command, port.timeout, &dir.join("stderr.txt"))? {
-        return Ok(result(false, None, Some(problem), started));
-    }
-    let cand = match load_candidate(&out_path) {
-        Ok(c) => c,
-        Err(e) => {
-            return Ok(result(
-                false,
-                None,
-                Some(format!("its output cannot be read: {e:#}")),
-                true,
-            ))
-        }
-    };
-    if let Some(h) = &cand.spec {
-        let header = Spec::from_json(h, "header.spec");
-        let diff = match &header {
-            Ok(h) => differences(&case.spec, h, &Overrides::default()),
-            Err(e) => vec![format!("{e:#}")],
-        };
-        if !diff.is_empty() {
-            return Ok(result(
-                false,
-                None,
-                Some(format!(
-                    "its header.spec is not the case's spec: {}",
-                    diff.join(", ")
-                )),
-                true,
-            ));
-        }
-    }
-    match compare_and_diagnose(&case.spec, &cand, opts) {
-        Ok(cmp) => Ok(result(cmp.passed(), Some(cmp), None, true)),
-        Err(e) => Ok(result(
-            false,
-            None,
-            Some(format!("its output does not fit the case: {e:#}")),
-            true,
-        )),
-    }
-}
-
-/// Runs `command` with `sh -c` and a timeout (the whole process group is killed);
-/// `None` when it exited 0, else why not and whether it started at all (see
-/// [`CaseResult::started`]). Its stderr goes to `stderr`.
-fn run_port(command: &str, timeout: Duration, stderr: &Path) -> Result<Option<(String, bool)>> {
-    let err_file = std::fs::File::create(stderr).map_err(|e| Error::io(stderr, e))?;
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err_file);
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => return Ok(Some((format!("cannot start sh: {e}"), false))),
-    };
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if start.elapsed() > timeout => {
-                kill_group(&mut child);
-                let why = format!("timed out after {} s", timeout.as_secs_f64());
-                return Ok(Some((why, true)));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Ok(Some((format!("cannot wait for it: {e}"), true))),
-        }
-    };
-    if status.success() {
-        return Ok(None);
-    }
-    let last = std::fs::read_to_string(stderr)
-        .unwrap_or_default()
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(300)
-        .collect::<String>();
-    let how = match status.code() {
-        Some(c) => format!("exited {c}"),
-        None => "was killed by a signal".to_string(),
-    };
-    let started = !matches!(status.code(), Some(126 | 127));
-    let why = if last.is_empty() {
-        how
-    } else {
-        format!("{how}: {last}")
-    };
-    Ok(Some((why, started)))
-}
-
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    if let Some(pid) = i32::try_from(child.id())
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-    {
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// The cases named in `names` (all when empty); an unknown name is an error.
 pub fn select(names: &[String]) -> Result<Vec<Case>> {
     let all = cases();
@@ -427,16 +285,20 @@ pub fn scorecard_text(command: &str, results: &[CaseResult]) -> String {
     }
     let passed = results.iter().filter(|r| r.passed).count();
     s.push_str(&format!("{passed} of {} cases passed\n", results.len()));
-    s
+    printable(&s, true).into_owned()
 }
 
 /// The scorecard as JUnit XML (one `<testcase>` per case), for a port's CI.
 pub fn scorecard_junit(results: &[CaseResult]) -> String {
+    // Control characters (which XML 1.0 forbids even as references) are written as
+    // visible `\u00XX` text first, then the markup characters as entities.
     let esc = |s: &str| {
-        s.replace('&', "&amp;")
+        printable(s, true)
+            .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace('"', "&quot;")
+            .replace('\'', "&apos;")
     };
     let failed = results.iter().filter(|r| !r.passed).count();
     let total: f64 = results.iter().map(|r| r.seconds).sum();
@@ -472,20 +334,6 @@ pub fn scorecard_junit(results: &[CaseResult]) -> String {
     }
     s.push_str("</testsuite>\n");
     s
-}
-
-/// A fresh, empty work folder for a run of the suite under the system's temporary
-/// folder.
-pub fn work_dir() -> Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!(
-        "backprop-oracle-conformance-{}",
-        std::process::id()
-    ));
-    if d.exists() {
-        std::fs::remove_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-    }
-    std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
-    Ok(d)
 }
 
 /// Writes every case into a new folder `out`, one folder per case holding its

@@ -3,7 +3,8 @@
 //! ([`candidate`]), and the comparison that names the first divergence ([`compare`]):
 //! in the port's [`precision`], with re-anchored steps ([`anchor`]) and their
 //! [`rounding`] bounds, the [`drift`] of what cannot be re-anchored, the name of the
-//! mistake ([`diagnose`]), and the battery of [`conformance`] cases.
+//! mistake ([`diagnose`]), and the battery of [`conformance`] cases, each run on a
+//! port by the [`runner`].
 //!
 //! Every recorded number has a canonical name, its [`Key`](schema::Key) (the `.npz`
 //! key; see [`schema`] for the table). [`Key::all`](schema::Key::all) lists them in
@@ -22,6 +23,7 @@ pub mod precision;
 pub mod reference;
 pub mod report;
 pub mod rounding;
+pub mod runner;
 pub mod schema;
 pub mod trajectory;
 

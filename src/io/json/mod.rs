@@ -32,8 +32,13 @@ pub fn parse_str(text: &str, what: &str, non_finite: bool) -> Result<Json> {
 /// Reads and parses a JSON file of at most [`MAX_BYTES`], streaming (the text is
 /// never held whole). `non_finite` accepts `NaN`/`Infinity` literals.
 pub fn read(path: &Path, non_finite: bool) -> Result<Json> {
+    read_file(crate::io::open_bounded(path)?.0, path, non_finite)
+}
+
+/// [`read`] of a file already opened (by [`crate::io::open_bounded_in`]); `path` names
+/// it in errors.
+pub fn read_file(f: std::fs::File, path: &Path, non_finite: bool) -> Result<Json> {
     use std::io::Read;
-    let (f, _) = crate::io::open_bounded(path)?;
     let options = Options {
         non_finite,
         max_bytes: MAX_DOCUMENT_BYTES,
