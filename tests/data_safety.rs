@@ -199,8 +199,9 @@ fn a_killed_exports_folder_is_removed_by_the_next_export() {
 #[test]
 fn huge_directions_run_in_bounded_memory() {
     let s = Scratch::new("directions");
-    // 16,000,000 directions are within the work bound; they are drawn and checked a
-    // chunk at a time, so memory does not grow with them (it grew past 6 GB before).
+    // 16,000,000 directions are within the check bound (and, with a raised --max-steps,
+    // the work budget); they are drawn and checked a chunk at a time, so memory does not
+    // grow with them (it grew past 6 GB before).
     let o = measured(
         &s.dir,
         &[
@@ -209,6 +210,8 @@ fn huge_directions_run_in_bounded_memory() {
             "directional",
             "--directions",
             "16000000",
+            "--max-steps",
+            "100000000000",
         ],
         Some(Duration::from_secs(4)),
     );

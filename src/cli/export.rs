@@ -10,7 +10,7 @@ use crate::cli::compare::ConventionArgs;
 use crate::cli::{eprint_line, write_stdout, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
-use crate::oracle::trajectory::{check_trace, record_variant};
+use crate::oracle::trajectory::{check_export, record_variant};
 
 /// Arguments of `export`.
 #[derive(Debug, Args)]
@@ -40,7 +40,13 @@ pub struct ExportArgs {
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let spec = args.model.spec(None)?;
     let conventions = args.conventions.conventions(Conventions::default())?;
-    check_trace(&spec, args.trace_steps, "trace_steps")?;
+    // What it writes is planned against what compare reads back.
+    let epochs_field = if args.model.epochs.is_some() {
+        "Overrides.epochs"
+    } else {
+        "spec.epochs"
+    };
+    check_export(&spec, args.trace_steps, epochs_field, "trace_steps")?;
     let variant = Variant {
         bug: None,
         conventions: conventions.unwrap_or_default(),

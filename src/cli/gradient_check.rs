@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Args, ValueEnum};
 
 use crate::check::bugs::Bug;
-use crate::check::network::{check_network, planned_checks, Mode, NetworkCheckOptions};
+use crate::check::network::{
+    check_network_within, Mode, NetworkCheckOptions, Plan, DEFAULT_MAX_WORK,
+};
 use crate::check::{CheckConfig, Tolerance};
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
@@ -77,6 +79,12 @@ pub struct GradientCheckArgs {
     /// List the injectable bugs and exit.
     #[arg(long)]
     pub list_bugs: bool,
+    /// The most work the check may do, in multiply-adds × rows: training to the last
+    /// of --at-epochs (epochs × samples × parameters) plus every check's probes (each
+    /// recomputes its layer's unit, the layers above and the loss over every output, for
+    /// each row of its batch). A check over it is refused before it starts.
+    #[arg(long, default_value_t = DEFAULT_MAX_WORK, value_name = "N")]
+    pub max_steps: u64,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
@@ -149,7 +157,7 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
         sample_seed: args.check_seed,
         batches: args.batches,
     };
-    let planned = planned_checks(&spec, &opts);
+    let planned = Plan::within(&spec, &opts, args.max_steps).map_or(0, |p| p.checks(&spec.sizes));
     // A bar only for long checks, on a terminal, in text mode (≈ 20k checks take ~1 s).
     let bar = (args.format == Format::Text && std::io::stderr().is_terminal() && planned > 20_000)
         .then(|| {
@@ -167,7 +175,7 @@ pub fn run(args: &GradientCheckArgs) -> Result<ExitCode> {
             pb.inc(n)
         }
     };
-    let report = check_network(&spec, &opts, &progress);
+    let report = check_network_within(&spec, &opts, args.max_steps, &progress);
     if let Some(pb) = &bar {
         pb.finish_and_clear();
     }

@@ -206,3 +206,18 @@ pub(crate) fn write_stdout(text: &str) -> Result<()> {
         Err(e) => Err(Error::io("<stdout>", e)),
     }
 }
+
+/// Writes `value` as one line of compact JSON to stdout, streamed through a buffer (no
+/// value tree, no text copy); a closed pipe ends quietly, as [`write_stdout`].
+pub(crate) fn write_stdout_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<()> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("<stdout>", e)),
+    }
+}

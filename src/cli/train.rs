@@ -1,4 +1,11 @@
 //! `backprop-oracle train`: train and print the loss every `--log-every` epochs.
+//!
+//! Its memory is planned with the run's before training starts
+//! ([`Spec::check_memory_with`]): the loss history is held once (the JSON output is
+//! streamed from it, the plot decimated from it: [`crate::cli::plot`]), and the
+//! evaluations at logged epochs (classification losses or a held-out set) are held only
+//! when the JSON output or `--plot-accuracy` needs them, counted at
+//! [`EVALUATION_BYTES`] each and named by `--log-every` when they are what is too large.
 
 use std::process::ExitCode;
 
@@ -6,12 +13,12 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde_json::json;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::cli::{write_stdout, Format, ModelArgs};
+use crate::cli::{write_stdout, write_stdout_json, Format, ModelArgs};
 use crate::error::Result;
 use crate::io::json::write::Net;
-use crate::io::spec::Spec;
+use crate::io::spec::{Sorted, Spec};
 use crate::nn::network::Network;
 use crate::nn::sgd::Observer;
 use crate::run::{self, Engine, Evaluation};
@@ -47,9 +54,41 @@ pub struct TrainArgs {
     pub reference: bool,
 }
 
+/// The bytes one evaluation at a logged epoch takes while it is held.
+pub const EVALUATION_BYTES: u128 = std::mem::size_of::<EpochEval>() as u128;
+
 /// Runs `train` on the fast engine (`--reference`: with its exact kernels).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
+    let evaluate = spec.loss.is_classification() || spec.test.is_some();
+    // Every evaluation is kept for the JSON output and the accuracy plot; otherwise
+    // only the last.
+    let keep_evaluations =
+        evaluate && (args.format == Format::Json || args.plot_accuracy.is_some());
+    let name = |flag: Option<usize>, key: &str| {
+        if flag.is_some() {
+            format!("Overrides.{key}")
+        } else {
+            format!("spec.{key}")
+        }
+    };
+    let held = if keep_evaluations {
+        (spec.epochs.div_ceil(spec.log_every) as u128 + 1) * EVALUATION_BYTES
+    } else {
+        0
+    };
+    spec.check_memory_with(
+        &[
+            &name(args.model.epochs, "epochs"),
+            &name(args.model.batch_size, "batch_size"),
+            "spec.sizes",
+        ],
+        &[(
+            &name(args.log_every, "log_every"),
+            "evaluations at logged epochs",
+            held,
+        )],
+    )?;
     if let Some(plot) = &args.plot {
         crate::cli::plot::check_target(plot, "--plot")?;
     }
@@ -73,7 +112,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let mut epochs = Epochs {
         spec: &spec,
         text: args.format == Format::Text,
-        evaluate: spec.loss.is_classification() || spec.test.is_some(),
+        evaluate,
+        keep_evaluations,
         io_result: Ok(()),
         progress: Progress::new(spec.epochs, spec.x.nrows()),
         total: 0.0,
@@ -103,16 +143,12 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             write_stdout(&format!("Final (epoch {}){}\n", last.epoch, last.text()))?;
         }
     } else {
-        let mut doc = json!({
-            "spec": spec.to_json(),
-            "loss": run.loss,
-            "initial": serde_json::to_value(Net(&run.initial)).unwrap_or_default(),
-            "final": serde_json::to_value(Net(&run.final_)).unwrap_or_default(),
-        });
-        if epochs.evaluate {
-            doc["evaluation"] = epochs.evaluations.iter().map(EpochEval::json).collect();
-        }
-        write_stdout(&format!("{doc}\n"))?;
+        // Streamed from the run (no value tree, no text copy of the loss history).
+        write_stdout_json(&TrainDoc {
+            spec: &spec,
+            run: &run,
+            evaluations: epochs.evaluate.then_some(epochs.evaluations.as_slice()),
+        })?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -142,14 +178,39 @@ impl EpochEval {
         }
         s
     }
+}
 
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "epoch": self.epoch,
-            "accuracy": self.train.accuracy,
-            "test_loss": self.test.map(|t| t.loss),
-            "test_accuracy": self.test.and_then(|t| t.accuracy),
-        })
+/// `{"accuracy", "epoch", "test_accuracy", "test_loss"}` (`null` where it does not apply).
+impl Serialize for EpochEval {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("accuracy", &self.train.accuracy)?;
+        m.serialize_entry("epoch", &self.epoch)?;
+        m.serialize_entry("test_accuracy", &self.test.and_then(|t| t.accuracy))?;
+        m.serialize_entry("test_loss", &self.test.map(|t| t.loss))?;
+        m.end()
+    }
+}
+
+/// `train --format json`'s document, its keys in alphabetical order: `evaluation` (when
+/// there is anything to evaluate), `final`, `initial`, `loss` (every epoch's), `spec`.
+struct TrainDoc<'a> {
+    spec: &'a Spec,
+    run: &'a run::Run,
+    evaluations: Option<&'a [EpochEval]>,
+}
+
+impl Serialize for TrainDoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(e) = self.evaluations {
+            m.serialize_entry("evaluation", e)?;
+        }
+        m.serialize_entry("final", &Net(&self.run.final_))?;
+        m.serialize_entry("initial", &Net(&self.run.initial))?;
+        m.serialize_entry("loss", &self.run.loss)?;
+        m.serialize_entry("spec", &Sorted(self.spec))?;
+        m.end()
     }
 }
 
@@ -160,6 +221,8 @@ struct Epochs<'a> {
     text: bool,
     /// Whether there is anything to evaluate (a classification loss or a test set).
     evaluate: bool,
+    /// Whether every evaluation is kept (else only the last).
+    keep_evaluations: bool,
     io_result: Result<()>,
     progress: Progress,
     /// The epoch's total loss, from `epoch_end`.
@@ -198,6 +261,9 @@ impl Observer for Epochs<'_> {
                     .map(|t| run::evaluate(net, t.x.view(), t.y.view())),
             };
             let line = eval.text();
+            if !self.keep_evaluations {
+                self.evaluations.clear();
+            }
             self.evaluations.push(eval);
             self.line(epoch, &line);
         }

@@ -411,6 +411,15 @@ impl Spec {
     /// The error names the field with the largest share (`names` are the field names
     /// of `epochs` and `batch_size`; the sizes always come from the spec).
     fn check_memory(&self, names: &[&str; 3]) -> Result<()> {
+        self.check_memory_with(names, &[])
+    }
+
+    /// The run's memory plan ([`MAX_BYTES`] for its parameters, gradients, batch
+    /// activations and loss history) with the parts a caller holds besides, each
+    /// `(field, what, bytes)` (e.g. `train`'s evaluations at logged epochs): refused
+    /// before anything is allocated, naming the field with the largest share (`names`:
+    /// the field names of `epochs`, `batch_size` and `sizes`) and every part's figure.
+    pub fn check_memory_with(&self, names: &[&str; 3], extra: &[(&str, &str, u128)]) -> Result<()> {
         let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
         let params: u128 = self
             .sizes
@@ -419,7 +428,7 @@ impl Spec {
             .sum();
         let batch = self.batch_size.min(self.x.nrows()) as u128;
         let widths: u128 = self.sizes.iter().map(|&s| s as u128).sum();
-        let parts = [
+        let mut parts = vec![
             // parameters, initial copy, gradients, final copy
             (names[2], 8 * 4 * params),
             // Z, A, dZ, dX of every layer for one batch
@@ -427,6 +436,7 @@ impl Spec {
             // one f64 per epoch
             (names[0], 8 * self.epochs as u128),
         ];
+        parts.extend(extra.iter().map(|&(field, _, bytes)| (field, bytes)));
         let total: u128 = parts.iter().map(|p| p.1).sum();
         if total <= MAX_BYTES as u128 {
             return Ok(());
@@ -436,11 +446,15 @@ impl Spec {
             .max_by_key(|p| p.1)
             .copied()
             .unwrap_or(parts[0]);
+        let more: String = extra
+            .iter()
+            .map(|&(_, what, bytes)| format!(", {what} {:.1} GiB", gib(bytes)))
+            .collect();
         Err(Error::invalid(
             field,
             format!(
                 "the run would need {:.1} GiB (parameters and gradients of {params} parameters {:.1} GiB, \
-                 activations of a batch of {batch} {:.1} GiB, loss history {:.1} GiB), more than the 1 GiB limit",
+                 activations of a batch of {batch} {:.1} GiB, loss history {:.1} GiB{more}), more than the 1 GiB limit",
                 gib(total),
                 gib(parts[0].1),
                 gib(parts[1].1),
@@ -464,10 +478,29 @@ impl Spec {
     }
 }
 
-/// The fully resolved spec, every key, in alphabetical order; `y` flat for one output.
-/// Written straight from the arrays (no JSON value tree for `x` and `y`).
+/// The fully resolved spec, every key; `y` flat for one output. Written straight from
+/// the arrays (no JSON value tree for `x` and `y`), in alphabetical order except that
+/// `x_test` and `y_test` follow `y` (as trajectories have always written it; [`Sorted`]
+/// writes every key in alphabetical order, as [`Spec::to_json`] has it).
 impl Serialize for Spec {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.write(s, false)
+    }
+}
+
+/// A spec written with every key in alphabetical order (`x`, `x_test`, `y`, `y_test`):
+/// the same document as [`Spec::to_json`], streamed without a value tree.
+#[derive(Debug, Clone, Copy)]
+pub struct Sorted<'a>(pub &'a Spec);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.0.write(s, true)
+    }
+}
+
+impl Spec {
+    fn write<S: Serializer>(&self, s: S, sorted: bool) -> std::result::Result<S::Ok, S::Error> {
         let acts: Vec<&str> = self.activations.iter().map(|a| a.name()).collect();
         let mut m = s.serialize_map(Some(KEYS.len()))?;
         m.serialize_entry("activations", &acts)?;
@@ -479,17 +512,23 @@ impl Serialize for Spec {
         m.serialize_entry("lr", &self.lr)?;
         m.serialize_entry("seed", &self.seed)?;
         m.serialize_entry("sizes", &self.sizes)?;
-        if let Some(file) = &self.sources.x {
-            m.serialize_entry("x", file)?;
-        } else {
-            m.serialize_entry("x", &Mat(self.x.view()))?;
+        let inputs = |m: &mut S::SerializeMap,
+                      key: &str,
+                      file: &Option<DataFile>,
+                      x: &Array2<f64>| match file {
+            Some(file) => m.serialize_entry(key, file),
+            None => m.serialize_entry(key, &Mat(x.view())),
+        };
+        inputs(&mut m, "x", &self.sources.x, &self.x)?;
+        if sorted {
+            if let Some(t) = &self.test {
+                inputs(&mut m, "x_test", &self.sources.x_test, &t.x)?;
+            }
         }
         serialize_targets(&mut m, "y", &self.sources.y, &self.y)?;
         if let Some(t) = &self.test {
-            if let Some(file) = &self.sources.x_test {
-                m.serialize_entry("x_test", file)?;
-            } else {
-                m.serialize_entry("x_test", &Mat(t.x.view()))?;
+            if !sorted {
+                inputs(&mut m, "x_test", &self.sources.x_test, &t.x)?;
             }
             serialize_targets(&mut m, "y_test", &self.sources.y_test, &t.y)?;
         }

@@ -7,12 +7,23 @@
 //! its own mistake); a difference is reported key by key unless the caller trusts its
 //! model. A spec from the candidate's header is untrusted input: the run it describes
 //! may cost at most `max_steps` of work ([`run_work`]).
+//!
+//! Whichever spec it is, the memory of comparing against its run is planned once the
+//! candidate is read and before the reference is recomputed ([`check_compare`]): for
+//! every epoch [`COMPARE_EPOCH_BYTES`] (the reference's loss history, its float32
+//! twin's and the twin's loss-evaluation bounds, the expected epoch losses and their
+//! bounds, with room), for every update [`COMPARE_STEP_BYTES`] (the twin's per-step
+//! rounding bound), the network's copies, the data's float32 copy and the candidate's
+//! arrays, at most 1 GiB in all; `export` plans what it writes against the same
+//! figure, so that `compare` reads every export back.
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::io::spec::{Overrides, Spec};
+use crate::io::MAX_BYTES;
 use crate::oracle::candidate::{load_candidate, Candidate};
+use crate::oracle::trajectory::total_steps;
 
 /// The name that stands for the article's built-in spec where a spec file is expected.
 pub const ARTICLE: &str = "article";
@@ -32,6 +43,64 @@ pub fn run_work(spec: &Spec) -> u128 {
         .map(|io| io[1] as u128 * (io[0] as u128 + 1))
         .sum();
     spec.epochs as u128 * spec.x.nrows() as u128 * params
+}
+
+/// The bytes `compare` plans for each epoch of the run it recomputes: eight `f64` (it
+/// holds at most six loss-history copies at once: the reference's, the float32 twin's,
+/// the twin's loss-evaluation bounds, the expected values, their bounds, and a
+/// diagnosis's own run).
+pub const COMPARE_EPOCH_BYTES: u128 = 64;
+
+/// The bytes `compare` plans for each update of the run it recomputes (the float32
+/// twin's rounding bound of each step's losses, before they are summed by epoch).
+pub const COMPARE_STEP_BYTES: u128 = 8;
+
+/// What comparing a candidate of `candidate_values` numbers against `spec`'s run holds,
+/// in parts: `(what, bytes)` for the run (loss histories of its epochs and updates),
+/// the network and data copies, and the candidate's arrays.
+pub fn compare_bytes(spec: &Spec, candidate_values: u128) -> [(&'static str, u128); 3] {
+    let params: u128 = spec
+        .sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum();
+    let data = (spec.x.len() + spec.y.len()) as u128;
+    let history =
+        spec.epochs as u128 * COMPARE_EPOCH_BYTES + total_steps(spec) as u128 * COMPARE_STEP_BYTES;
+    [
+        ("loss histories", history),
+        // The reference's, the twin's and a re-anchored step's parameters (initial,
+        // final, before and after, gradients), and the data rounded to float32.
+        ("network and data copies", 8 * (16 * params + data)),
+        ("the candidate's arrays", 8 * candidate_values),
+    ]
+}
+
+/// Refuses (naming `field`, the spec's epochs) a comparison against `spec`'s run of a
+/// candidate of `candidate_values` numbers that would hold more than 1 GiB
+/// ([`compare_bytes`]); `what` says whose plan it is in the message.
+pub fn check_compare(spec: &Spec, candidate_values: u128, field: &str, what: &str) -> Result<()> {
+    let parts = compare_bytes(spec, candidate_values);
+    let total: u128 = parts.iter().map(|p| p.1).sum();
+    if total <= MAX_BYTES as u128 {
+        return Ok(());
+    }
+    let mib = |b: u128| b as f64 / (1u64 << 20) as f64;
+    Err(Error::invalid(
+        field,
+        format!(
+            "{what} would need {:.0} MiB ({} of {} epochs and {} updates {:.0} MiB, {} {:.0} MiB, {} {:.0} MiB), more than the 1 GiB limit",
+            mib(total),
+            parts[0].0,
+            spec.epochs,
+            total_steps(spec),
+            mib(parts[0].1),
+            parts[1].0,
+            mib(parts[1].1),
+            parts[2].0,
+            mib(parts[2].1),
+        ),
+    ))
 }
 
 /// Reads the spec file `model` (or the article for [`ARTICLE`], when no file of that
@@ -61,7 +130,15 @@ pub fn load_candidate_and_spec(
         (cand, model)
     });
     let cand = cand?;
+    let from_model = model.is_some();
     let spec = reference_spec(model.transpose()?, &cand, overrides, max_steps, trust_model)?;
+    let field = match (overrides.epochs, from_model) {
+        (Some(_), _) => "Overrides.epochs",
+        (None, true) => "spec.epochs",
+        (None, false) => "candidate.header.spec.epochs",
+    };
+    let values: usize = cand.arrays.values().map(|a| a.len()).sum();
+    check_compare(&spec, values as u128, field, "comparing against this run")?;
     Ok((cand, spec))
 }
 

@@ -144,22 +144,112 @@ impl Observer for Tracer {
     }
 }
 
+/// The numbers of `trace_steps` recorded steps of `spec` (each keeps `Z`, `A`, `dX` per
+/// layer, the gradients and the updated parameters).
+fn trace_values(spec: &Spec, trace_steps: usize) -> u128 {
+    let steps = trace_steps.min(total_steps(spec)) as u128;
+    let b = spec.batch_size.min(spec.x.nrows()) as u128;
+    let widths: u128 = spec.sizes.iter().map(|&s| s as u128).sum();
+    steps * (3 * b * widths + 2 * params(spec))
+}
+
+/// The parameters of `spec`'s network.
+fn params(spec: &Spec) -> u128 {
+    spec.sizes
+        .windows(2)
+        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
+        .sum()
+}
+
+/// The most bytes one number takes in the JSON an export writes: the longest shortest
+/// round-trip form of an `f64` (`-2.2250738585072014e-308`, 24 characters) and its comma.
+pub const JSON_NUMBER_BYTES: u128 = 25;
+
+/// A bound on the size of the `trajectory.json` an export of `spec` with `trace_steps`
+/// traced steps writes, in parts: `(what, bytes)` for the loss history (every epoch's
+/// loss), the traced steps ([`trace_bytes`]), and the rest (the header with the spec's
+/// inline data, the initial and final parameters, up to 1 MiB of text and indentation).
+pub fn trajectory_json_bytes(spec: &Spec, trace_steps: usize) -> [(&'static str, u128); 3] {
+    let n = JSON_NUMBER_BYTES;
+    // Inline data (data read from a file is written as a reference to it).
+    let src = &spec.sources;
+    let mut inline = vec![(&src.x, &spec.x), (&src.y, &spec.y)];
+    if let Some(t) = &spec.test {
+        inline.extend([(&src.x_test, &t.x), (&src.y_test, &t.y)]);
+    }
+    let (data, rows) = inline
+        .iter()
+        .filter(|(file, _)| file.is_none())
+        .fold((0u128, 0u128), |(d, r), (_, a)| {
+            (d + a.len() as u128, r + a.nrows() as u128)
+        });
+    let outs: u128 = spec.sizes[1..].iter().map(|&s| s as u128).sum();
+    // A matrix row is a line: up to 64 bytes of indentation, brackets and comma.
+    let rest = n * (data + 2 * params(spec)) + 64 * (rows + 4 * outs) + (1 << 20);
+    [
+        ("the loss history", n * spec.epochs as u128),
+        ("the traced steps", trace_bytes(spec, trace_steps)),
+        ("the header and parameters", rest),
+    ]
+}
+
+/// Refuses an export of `spec` with `trace_steps` traced steps that would write what
+/// this program would refuse to read back: its trace over 1 GiB ([`check_trace`]), a
+/// `trajectory.json` over the 1 GiB a file may have ([`trajectory_json_bytes`]), or
+/// more than `compare` plans to hold when it compares against it
+/// ([`crate::oracle::reference::check_compare`]). Errors name `epochs_field` (the
+/// spec's epochs) or `trace_field`, whichever drives the part that is too large.
+pub fn check_export(
+    spec: &Spec,
+    trace_steps: usize,
+    epochs_field: &str,
+    trace_field: &str,
+) -> Result<()> {
+    check_trace(spec, trace_steps, trace_field)?;
+    let parts = trajectory_json_bytes(spec, trace_steps);
+    let total: u128 = parts.iter().map(|p| p.1).sum();
+    if total > MAX_BYTES as u128 {
+        let field = if parts[1].1 > parts[0].1 {
+            trace_field
+        } else {
+            epochs_field
+        };
+        let mib = |b: u128| b as f64 / (1u64 << 20) as f64;
+        return Err(crate::Error::invalid(
+            field,
+            format!(
+                "trajectory.json could be {:.0} MiB ({} of {} epochs {:.0} MiB, {} {:.0} MiB, {} {:.0} MiB), more than the 1 GiB that compare reads",
+                mib(total),
+                parts[0].0,
+                spec.epochs,
+                mib(parts[0].1),
+                parts[1].0,
+                mib(parts[1].1),
+                parts[2].0,
+                mib(parts[2].1)
+            ),
+        ));
+    }
+    // What compare holds when it reads the export back: every epoch's loss, the
+    // initial and final parameters, the traced steps.
+    let values = spec.epochs as u128 + 2 * params(spec) + trace_values(spec, trace_steps);
+    crate::oracle::reference::check_compare(
+        spec,
+        values,
+        epochs_field,
+        "comparing a port against this export",
+    )
+}
+
 /// A bound on the bytes `trace_steps` recorded steps of `spec` need: in memory (each
 /// step keeps `Z`, `A`, `dX` per layer, the gradients and the updated parameters: `V`
 /// numbers) and once written (about 30 bytes a number as JSON text plus 8 in the
 /// `.npz`, and some 300 bytes of headers for each of the step's `4 + 7L` arrays).
 pub fn trace_bytes(spec: &Spec, trace_steps: usize) -> u128 {
     let steps = trace_steps.min(total_steps(spec)) as u128;
-    let b = spec.batch_size.min(spec.x.nrows()) as u128;
-    let params: u128 = spec
-        .sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum();
-    let widths: u128 = spec.sizes.iter().map(|&s| s as u128).sum();
-    let values = 3 * b * widths + 2 * params;
+    let values = trace_values(spec, trace_steps);
     let arrays = 4 + 7 * (spec.sizes.len() as u128 - 1);
-    steps * (values * (8 + 30 + 8) + arrays * 300)
+    values * (8 + 30 + 8) + steps * arrays * 300
 }
 
 /// [`record`], refusing (naming `field`) a trace that would need more than 1 GiB.

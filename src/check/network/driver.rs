@@ -22,13 +22,26 @@ use crate::rng::RandomState;
 use crate::run::{self, Engine};
 
 /// Checks the backward pass of `spec`'s network (see the module docs). `progress` is
-/// called with the number of element checks just finished.
+/// called with the number of element checks just finished. The check's work is planned
+/// against [`DEFAULT_MAX_WORK`](super::plan::DEFAULT_MAX_WORK) ([`check_network_within`]
+/// takes another budget).
 pub fn check_network(
     spec: &Spec,
     opts: &NetworkCheckOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<NetworkReport> {
-    let plan = Plan::new(spec, opts)?;
+    check_network_within(spec, opts, super::plan::DEFAULT_MAX_WORK, progress)
+}
+
+/// [`check_network`] within a work budget of `max_work` multiply-adds × rows
+/// ([`Plan::work`]); a check over it is refused before any work, naming `max_steps`.
+pub fn check_network_within(
+    spec: &Spec,
+    opts: &NetworkCheckOptions,
+    max_work: u64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<NetworkReport> {
+    let plan = Plan::within(spec, opts, max_work)?;
     let mut net = run::network(spec)?;
     let first_batch = plan.batches.first().map_or(0, |b| b.len());
     let kind = if matches!(opts.mode, Mode::Directional { .. }) {

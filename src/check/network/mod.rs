@@ -45,7 +45,7 @@ pub mod probe;
 pub mod report;
 pub mod update;
 
-pub use driver::check_network;
+pub use driver::{check_network, check_network_within};
 pub use options::{Mode, NetworkCheckOptions, Tensor};
-pub use plan::{planned_checks, Plan};
+pub use plan::{planned_checks, Plan, Work, DEFAULT_MAX_WORK};
 pub use report::NetworkReport;

@@ -2,6 +2,20 @@
 //! batches, the tensors, and how many element checks each tensor gets. The driver
 //! ([`check_network`](super::driver::check_network)) walks this plan, and
 //! [`planned_checks`] counts from it, so the two cannot disagree.
+//!
+//! Three limits are checked before anything is computed: at most [`MAX_CHECKS`] element
+//! checks, at most 1 GiB of memory ([`Plan::memory`]), and at most a work budget
+//! ([`Plan::work`], [`DEFAULT_MAX_WORK`] unless the caller gives another, the CLI's
+//! `--max-steps`). Work is counted in the unit of `compare`'s budget: one parameter (a
+//! multiply-add) or one output's loss term, on one row. It grows with every dimension
+//! that drives it: the epochs trained to the last point (`epochs × samples ×
+//! parameters`), and for each checked tensor its number of checks times what one check
+//! recomputes (a coordinate of layer `k`: its unit's column, every layer above and the
+//! loss over all `n_L` outputs, for each row of the batch; a direction: the whole
+//! tensor and the same forward), times the evaluations per check (one dual, two finite
+//! differences, four with Richardson). So a sampled check of a softmax net, whose last
+//! bias has one check per class and whose every check recomputes all the classes'
+//! losses, costs `classes²` per row: 10⁴ classes fit the default, 10⁶ are refused.
 
 use std::ops::Range;
 
@@ -12,6 +26,11 @@ use crate::io::MAX_BYTES;
 
 /// The most element checks one network check may make: its work bound.
 pub const MAX_CHECKS: u64 = 1_000_000_000;
+
+/// The default work budget of a check, in multiply-adds × rows ([`Plan::work`]): about
+/// a second (plain layers) to a few minutes (softmax heads, whose every probe
+/// exponentiates every output as a dual number) on one core. The CLI's `--max-steps`.
+pub const DEFAULT_MAX_WORK: u64 = 10_000_000_000;
 
 /// The memory a chunk of checks in flight may use.
 const CHUNK_BYTES: u64 = 64 << 20;
@@ -35,8 +54,14 @@ pub struct Plan {
 
 impl Plan {
     /// Validates `opts` against `spec` (errors name `NetworkCheckOptions.<field>` or
-    /// `CheckConfig.<field>`) and lays out the check.
+    /// `CheckConfig.<field>`) and lays out the check, within [`DEFAULT_MAX_WORK`].
     pub fn new(spec: &Spec, opts: &NetworkCheckOptions) -> Result<Plan> {
+        Plan::within(spec, opts, DEFAULT_MAX_WORK)
+    }
+
+    /// [`Plan::new`] with a work budget of `max_work` ([`Plan::work`]); a plan over it
+    /// is refused naming `max_steps` (the CLI's `--max-steps`) and the count.
+    pub fn within(spec: &Spec, opts: &NetworkCheckOptions, max_work: u64) -> Result<Plan> {
         opts.config.validate()?;
         let batch_size = opts.batch_size.unwrap_or(spec.batch_size);
         if batch_size == 0 {
@@ -146,7 +171,62 @@ impl Plan {
                 ),
             ));
         }
+        let work = plan.work(spec, &opts.config);
+        if work.total() > max_work as u128 {
+            return Err(Error::invalid(
+                "max_steps",
+                format!(
+                    "the check would do {} units of work (multiply-adds × rows), more than this budget of {max_work}: {}; check fewer coordinates, directions, batches or epochs, or raise the budget",
+                    work.total(),
+                    work.describe()
+                ),
+            ));
+        }
         Ok(plan)
+    }
+
+    /// The work of the check ([`Work`]; see the module docs for the unit).
+    pub fn work(&self, spec: &Spec, config: &crate::check::CheckConfig) -> Work {
+        let sizes = &spec.sizes;
+        let layers = sizes.len() - 1;
+        let layer = |k: usize| sizes[k + 1] as u128 * (sizes[k] as u128 + 1);
+        let params: u128 = (0..layers).map(layer).sum();
+        let above = |k: usize| (k + 1..layers).map(layer).sum::<u128>();
+        let outputs = sizes[layers] as u128;
+        // One dual evaluation and two finite differences (four with Richardson).
+        let evals: u128 = if config.richardson { 5 } else { 3 };
+        let last = self.points.last().copied().unwrap_or(0) as u128;
+        let points = self.points.len() as u128;
+        // Training to the last point, and each checked batch's recorded step.
+        let rows: u128 = self.batches.iter().map(|b| b.len() as u128).sum();
+        let training = (last * spec.x.nrows() as u128 + points * rows) * params;
+        let mut tensors: Vec<(Tensor, u128, u128)> = Vec::new();
+        for &t in &self.tensors {
+            let (mut checks, mut work) = (0u128, 0u128);
+            for b in &self.batches {
+                let rows = b.len() as u128;
+                let shape = t.shape(sizes, b.len());
+                let size = shape.iter().product::<usize>() as u128;
+                let n = self.probes(t, &shape) as u128;
+                let each = match (self.mode, t) {
+                    (Mode::Directional { .. }, Tensor::W(k) | Tensor::B(k)) => {
+                        size + rows * (layer(k) + above(k) + outputs)
+                    }
+                    (Mode::Directional { .. }, Tensor::X) => size + rows * (params + outputs),
+                    (_, Tensor::W(k) | Tensor::B(k)) => {
+                        rows * (sizes[k] as u128 + 1 + above(k) + outputs)
+                    }
+                    (_, Tensor::X) => params + outputs,
+                };
+                checks += n;
+                work += n * each * evals;
+            }
+            tensors.push((t, checks * points, work * points));
+        }
+        Work {
+            training: (last as usize, training),
+            tensors,
+        }
     }
 
     /// The bytes the check needs at its peak, in three parts: what grows with the
@@ -237,6 +317,35 @@ impl Plan {
             })
             .sum();
         per_point.saturating_mul(self.points.len() as u64)
+    }
+}
+
+/// The work of a check (see the module docs for the unit): training to the last point,
+/// and each tensor's probes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Work {
+    /// The last point's epoch and the work of training to it (with each checked
+    /// batch's recorded step).
+    pub training: (usize, u128),
+    /// Each checked tensor with its element checks and their work (all points and
+    /// batches, the batches' recorded steps included).
+    pub tensors: Vec<(Tensor, u128, u128)>,
+}
+
+impl Work {
+    /// All of it.
+    pub fn total(&self) -> u128 {
+        self.training.1 + self.tensors.iter().map(|t| t.2).sum::<u128>()
+    }
+
+    /// `training to epoch 3: 9000, layers[1].b: 1000000 checks, 3000012000000` (the
+    /// training and the costliest tensor).
+    pub fn describe(&self) -> String {
+        let mut s = format!("training to epoch {}: {}", self.training.0, self.training.1);
+        if let Some((t, checks, work)) = self.tensors.iter().max_by_key(|t| t.2) {
+            s += &format!("; the most, {}: {checks} checks, {work}", t.name());
+        }
+        s
     }
 }
 
