@@ -385,7 +385,10 @@ impl Spec {
         if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
             return Err(Error::invalid(
                 field("init_scale"),
-                format!("must be finite and > 0, got {}", self.init_scale),
+                format!(
+                    "must be finite and > 0, got {}",
+                    crate::error::short(self.init_scale)
+                ),
             ));
         }
         check_lr(self.lr, &field("lr"))?;
@@ -556,7 +559,7 @@ fn check_lr(lr: f64, field: &str) -> Result<()> {
     } else {
         Err(Error::invalid(
             field,
-            format!("must be finite and > 0, got {lr}"),
+            format!("must be finite and > 0, got {}", crate::error::short(lr)),
         ))
     }
 }
