@@ -215,4 +215,34 @@ mod tests {
             "{e}"
         );
     }
+
+    /// `f(x) = x₀²x₁ + x₁x₂³`, three variables (so `n·n`, `n + n` and `n` differ):
+    /// `H = [[2x₁, 2x₀, 0], [2x₀, 0, 3x₂²], [0, 3x₂², 6x₁x₂]]`. Every entry of every
+    /// product is counted, and a smooth function reports no kink.
+    #[test]
+    fn every_entry_is_counted_and_a_smooth_function_has_no_kinks() {
+        struct Cubic;
+        impl Objective for Cubic {
+            fn eval<T: crate::scalar::Scalar>(&self, p: &[T]) -> T {
+                p[0] * p[0] * p[1] + p[1] * p[2].powi(3)
+            }
+        }
+        let x = [0.4, -1.1, 0.9];
+        let h = array![
+            [2.0 * x[1], 2.0 * x[0], 0.0],
+            [2.0 * x[0], 0.0, 3.0 * x[2] * x[2]],
+            [0.0, 3.0 * x[2] * x[2], 6.0 * x[1] * x[2]]
+        ];
+        let cfg = CheckConfig::default();
+        let full = check_hessian(&Cubic, &x, h.view(), &cfg).unwrap();
+        assert!(full.passed(), "{}", full.to_text());
+        assert_eq!((full.total, full.kinks), (9, 0));
+        let hvp = |v: ArrayView1<f64>| h.dot(&v);
+        // Four random directions by default; the three unit vectors when exhaustive.
+        for (d, k) in [(Directions::default(), 4), (Directions::Exhaustive, 3)] {
+            let r = check_hvp(&Cubic, &x, hvp, d, &cfg).unwrap();
+            assert!(r.passed(), "{}", r.to_text());
+            assert_eq!((r.total, r.kinks), (k * 3, 0));
+        }
+    }
 }

@@ -348,7 +348,16 @@ mod tests {
             assert_eq!((vjp_report.total, jvp_report.total), (k * 3, k * 3));
         }
         let full = check_jacobian(&F, x.view(), j.view(), &cfg).unwrap();
-        assert_eq!(full.total, 9);
+        // A smooth function reports no kink (the trait's default).
+        assert_eq!((full.total, full.kinks), (9, 0));
+        // With the unit vectors, a wrong entry J[2][0] is caught in direction e_0 at
+        // output 2 only.
+        let mut off = j.clone();
+        off[[2, 0]] += 1e-3;
+        let jvp_off = |u: ArrayView1<f64>| off.dot(&u);
+        let r = check_jvp(&F, x.view(), jvp_off, Directions::Exhaustive, &cfg).unwrap();
+        assert_eq!(r.failures, 1, "{}", r.to_text());
+        assert_eq!(r.worst.as_ref().unwrap().0.index, vec![0, 2]);
         // A transposed product (Jᵀv for a VJP) is caught.
         let wrong = |v: ArrayView1<f64>| j.dot(&v);
         assert!(!check_vjp(&F, x.view(), wrong, Directions::default(), &cfg)
@@ -358,6 +367,25 @@ mod tests {
         assert!(!check_jvp(&F, x.view(), wrong, Directions::default(), &cfg)
             .unwrap()
             .passed());
+    }
+
+    #[test]
+    fn directions_are_unit_vectors() {
+        let e = Directions::Exhaustive.vectors(3);
+        assert_eq!(
+            e,
+            vec![
+                array![1.0, 0.0, 0.0],
+                array![0.0, 1.0, 0.0],
+                array![0.0, 0.0, 1.0]
+            ]
+        );
+        let r = Directions::Random { count: 5, seed: 7 }.vectors(4);
+        assert_eq!(r.len(), 5);
+        for v in &r {
+            assert!((v.dot(v) - 1.0).abs() < 1e-15, "{v}");
+        }
+        assert_ne!(r[0], r[1]);
     }
 
     /// `f(x) = (|x₀|, x₀·x₁)` at 5e-10 from `|x₀|`'s kink: the right Jacobian passes

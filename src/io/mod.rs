@@ -11,6 +11,7 @@ pub mod json;
 pub mod npy;
 pub mod outdir;
 pub mod spec;
+pub mod spec_json;
 pub mod targets;
 pub mod workdir;
 

@@ -19,6 +19,7 @@ pub mod conformance;
 pub mod diagnose;
 pub mod drift;
 pub mod export;
+pub mod plan;
 pub mod precision;
 pub mod reference;
 pub mod report;

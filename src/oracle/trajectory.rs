@@ -197,7 +197,7 @@ pub fn trajectory_json_bytes(spec: &Spec, trace_steps: usize) -> [(&'static str,
 /// this program would refuse to read back: its trace over 1 GiB ([`check_trace`]), a
 /// `trajectory.json` over the 1 GiB a file may have ([`trajectory_json_bytes`]), or
 /// more than `compare` plans to hold when it compares against it
-/// ([`crate::oracle::reference::check_compare`]). Errors name `epochs_field` (the
+/// ([`crate::oracle::plan::check_compare`]). Errors name `epochs_field` (the
 /// spec's epochs) or `trace_field`, whichever drives the part that is too large.
 pub fn check_export(
     spec: &Spec,
@@ -233,7 +233,7 @@ pub fn check_export(
     // What compare holds when it reads the export back: every epoch's loss, the
     // initial and final parameters, the traced steps.
     let values = spec.epochs as u128 + 2 * params(spec) + trace_values(spec, trace_steps);
-    crate::oracle::reference::check_compare(
+    crate::oracle::plan::check_compare(
         spec,
         values,
         epochs_field,
@@ -322,11 +322,7 @@ pub fn record_with<S: Stepper + ?Sized>(
     })
 }
 
-/// The number of updates a spec's run makes: `epochs · ⌈N / batch_size⌉`.
-pub fn total_steps(spec: &Spec) -> usize {
-    spec.epochs
-        .saturating_mul(spec.x.nrows().div_ceil(spec.batch_size))
-}
+pub use crate::oracle::plan::total_steps;
 
 impl Trajectory {
     /// The recorded array named `key`, if the trajectory has it.
