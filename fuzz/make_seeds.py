@@ -137,6 +137,9 @@ def main():
     out("npz", "loss_i8.npz", npz_bytes([("loss.npy", npy_bytes(np.arange(3, dtype="<i8")))]))
     out("npz", "w1_init.npz",
         npz_bytes([("W1_init.npy", npy_bytes(np.ones((3, 2)))), ("step0_samples", npy_bytes(np.array([0])))]))
+    out("npz", "mixed_f4_f8.npz",
+        npz_bytes([("loss.npy", npy_bytes(np.array([0.5, 0.25], dtype="<f4"))),
+                   ("W1_init.npy", npy_bytes(np.arange(6, dtype="<f8").reshape(3, 2) / 10))]))
     out("npz", "duplicate_name.npz", npz_bytes([("x.npy", y), ("x", y)]))
     out("npz", "empty.npz", npz_bytes([]))
 
