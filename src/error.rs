@@ -96,6 +96,15 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::Diverged`].
+    pub fn diverged(epoch: usize, sample: usize, what: impl Into<String>) -> Self {
+        Error::Diverged {
+            epoch,
+            sample,
+            what: what.into(),
+        }
+    }
+
     /// The process exit code the CLI uses for this error:
     /// 2 for bad input or usage, 3 for divergence.
     pub fn exit_code(&self) -> u8 {

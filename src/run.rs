@@ -1,5 +1,7 @@
-//! A run: a [`Spec`], a stepper and an observer, joined by the one training loop
-//! ([`crate::nn::sgd::train`]).
+//! A run: a [`Spec`], a stepper and an observer, joined by a training loop: the
+//! teaching loop ([`crate::nn::sgd::train`]), or for the fast engine with an observer
+//! that wants no single steps, the engine's own ([`crate::engine::epochs::train`], the
+//! same results bit for bit).
 //!
 //! ```
 //! use backprop_oracle::io::spec::Spec;
@@ -13,7 +15,7 @@
 
 use ndarray::{s, ArrayView2};
 
-use crate::engine::{record, FastStepper, Kernels};
+use crate::engine::{epochs, record, FastStepper, Kernels};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::nn::network::Network;
@@ -169,7 +171,14 @@ pub fn train_network<O: Observer + Send + ?Sized>(
         Engine::Fast { kernels, threads } => {
             let batch = config.batch_size.min(x.nrows());
             let mut fast = FastStepper::new(net, batch, kernels, threads);
-            let mut go = || sgd::train(net, x, y, &config, &mut fast, observer);
+            let mut go = || {
+                if observer.wants_steps() {
+                    sgd::train(net, x, y, &config, &mut fast, observer)
+                } else {
+                    // Tiny per-sample nets: many epochs per call of the engine's loop.
+                    epochs::train(net, x, y, &config, &mut fast, observer)
+                }
+            };
             if threads > 1 {
                 // On a rayon worker, so that the GEMM's `rayon::join` allocates nothing.
                 rayon::scope(|_| go())

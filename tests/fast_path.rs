@@ -385,3 +385,35 @@ fn the_engines_epoch_loop_is_the_step_by_step_loop() {
         "only {diverged} runs diverged: the stop path is not exercised"
     );
 }
+
+/// The engine's loop called directly ([`backprop_oracle::engine::epochs::train`], many
+/// epochs per call) against the teaching loop driving the same stepper
+/// ([`backprop_oracle::nn::sgd::train`], one step at a time): the article's net at rates
+/// that train and that diverge, bits and errors.
+#[test]
+fn the_engines_loop_called_directly_is_the_teaching_loop() {
+    use backprop_oracle::engine::epochs;
+    use backprop_oracle::nn::sgd;
+    let spec = Spec::article();
+    for lr in [0.01, 0.5, 40.0, 1e6] {
+        let cfg = backprop_oracle::TrainConfig {
+            lr,
+            epochs: 5000,
+            ..spec.train_config()
+        };
+        let (x, y) = (spec.x.view(), spec.y.view());
+        let start = backprop_oracle::run::network(&spec).unwrap();
+        let run = |engines_loop: bool| {
+            let mut net = start.clone();
+            let mut fast = FastStepper::new(&net, 1, Kernels::Auto, 1);
+            let loss = if engines_loop {
+                epochs::train(&mut net, x, y, &cfg, &mut fast, &mut ())
+            } else {
+                sgd::train(&mut net, x, y, &cfg, &mut fast, &mut EveryStep(0))
+            };
+            loss.map(|l| (l.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), net))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(run(true), run(false), "lr {lr}");
+    }
+}

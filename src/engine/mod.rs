@@ -1,9 +1,11 @@
 //! The fast engine: an allocation-free [`Stepper`] (every buffer allocated once, large
-//! products on a tuned GEMM), driven by the one training loop ([`crate::nn::sgd::train`]).
+//! products on a tuned GEMM), driven by the teaching loop ([`crate::nn::sgd::train`]) or,
+//! for tiny per-sample nets with no observer of single steps, by a loop of its own
+//! ([`epochs::train`], pinned to the teaching loop by `tests/fast_path.rs`).
 //!
 //! [`FastStepper`] holds, per layer, `Z`, `A`, `dZ`, `dX` `(B, ·)` and `dW`, `db`, all
 //! sized for the largest batch, and runs the same math as the reference path
-//! ([`Network::train_step`]) into them. Three paths, tried in this order:
+//! ([`Network::train_step`]) into them. Four paths, tried in this order:
 //!
 //! * **tiny two-layer networks, one sample per step** (every width 1…4, e.g. the
 //!   article's 2-3-1): `tiny_step` runs the reference kernels with every size a
@@ -37,6 +39,7 @@
 //!
 //! The engine restates the reference kernels of [`crate::nn`] on flat slices, for speed
 //! only; `tests/fast_path.rs` pins it bit for bit to the reference stepper. Files:
+//! [`epochs`] (the engine's training loop: many epochs of tiny per-sample steps a call),
 //! [`tiny`] (the per-sample step of tiny two-layer nets), [`small`] (the reference
 //! kernels on slices), [`exact`] (the same, vectorised, for large layers), [`gemm`]
 //! (faer's products, and the step for large layers),
@@ -45,7 +48,7 @@
 use ndarray::{s, Array1, Array2, ArrayView2};
 
 use crate::nn::network::Network;
-use crate::nn::sgd::{EpochRun, Outcome, Stepper};
+use crate::nn::sgd::{Outcome, Stepper};
 
 /// Evaluates `$body` with `($b, $out, $n)` bound to compile-time constants when the step
 /// is per-sample (`b = 1`) and the layer is tiny (`out, n ≤ 4`), else to the run-time
@@ -102,6 +105,7 @@ macro_rules! with_activation {
 }
 
 pub mod elementwise;
+pub mod epochs;
 pub mod exact;
 pub mod gemm;
 pub mod record;
@@ -251,37 +255,6 @@ impl Stepper for FastStepper {
             finite,
             detail: None,
         }
-    }
-
-    /// Whole epochs of per-sample steps of a tiny two-layer network in one loop (the
-    /// same steps as [`FastStepper::step`] makes one at a time); `None` otherwise.
-    fn epoch(
-        &mut self,
-        net: &mut Network<f64>,
-        x: ArrayView2<f64>,
-        y: ArrayView2<f64>,
-        lr: f64,
-        batch_size: usize,
-        totals: &mut [f64],
-    ) -> Option<EpochRun<'_>> {
-        #[cfg(target_arch = "x86_64")]
-        if batch_size == 1 {
-            let (epochs, steps, stopped) = self.try_epoch_tiny(net, x, y, lr, totals)?;
-            return Some(EpochRun {
-                epochs,
-                steps,
-                stopped: stopped.map(|(first, finite)| {
-                    let outcome = Outcome {
-                        losses: self.losses(1),
-                        finite,
-                        detail: None,
-                    };
-                    (first, outcome)
-                }),
-            });
-        }
-        let _ = (net, x, y, lr, batch_size, totals);
-        None
     }
 }
 

@@ -132,6 +132,18 @@ impl FastStepper {
         })
     }
 
+    /// Whether [`FastStepper::try_epoch_tiny`] runs for `net` on `X`, `Y` (the same
+    /// conditions as its own, checked without stepping).
+    #[cfg(target_arch = "x86_64")]
+    pub(super) fn has_tiny_epochs(
+        &self,
+        net: &Network<f64>,
+        x: ArrayView2<f64>,
+        y: ArrayView2<f64>,
+    ) -> bool {
+        self.tiny_key(net, 1).is_some() && row_major(&x) && row_major(&y)
+    }
+
     /// `totals.len()` whole epochs of per-sample steps of a tiny two-layer network in
     /// one loop ([`tiny_epoch_fma`]): the steps of [`FastStepper::try_step_tiny`]
     /// without the training loop's per-step slicing and checks around them. `None` when
