@@ -23,8 +23,10 @@
 //! * [`engine`] — **fast**: the allocation-free stepper, pinned bit for bit to `nn`.
 //! * [`check`] — **check**: the gradient checker (dual numbers, finite differences,
 //!   triage) for gradients, Jacobians, vector-Jacobian and Jacobian-vector products and
-//!   Hessians (with `assert_*!` macros for `cargo test`), the network adapter and the
-//!   catalogue of injectable bugs.
+//!   Hessians (with `assert_*!` macros for `cargo test`) and the network adapter.
+//! * [`variant`] — the catalogue of mistakes (one row each) and the derivative
+//!   conventions at `z = 0`, with the reference's step under either: what the checker
+//!   injects and the oracle replays to name a port's mistake.
 //! * [`oracle`] — **oracle**: trajectories for ports, their schema, export and compare.
 //!
 //! Shared ground: [`run`] (a spec, an engine and an observer joined into a run),
@@ -57,6 +59,7 @@ pub mod rng;
 pub mod run;
 pub mod scalar;
 pub mod tolerance;
+pub mod variant;
 
 pub use error::{Error, Result};
 pub use nn::activation::Activation;

@@ -139,7 +139,7 @@ pub fn train<O: Observer + Send + ?Sized>(
 }
 
 /// Initialises the spec's network and trains it with any stepper (e.g. a variant of the
-/// reference from `check::bugs`), single-threaded.
+/// reference from `variant`), single-threaded.
 pub fn train_with<S: Stepper + ?Sized, O: Observer + ?Sized>(
     spec: &Spec,
     stepper: &mut S,

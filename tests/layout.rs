@@ -7,6 +7,8 @@
 //! * `src/nn/` (the teaching code) imports only `scalar`, `rng`, `error` and itself (so
 //!   never `engine`), never mentions the bug catalogue, and its loop `nn/sgd.rs` stays
 //!   within 300 lines;
+//! * `src/variant/` (the catalogue of mistakes and conventions) imports neither
+//!   `check/` nor `oracle/`, and `oracle/` does not import `check/`;
 //! * no source file is over 700 lines before its unit tests;
 //! * flag names (`"--…"`) appear only in `src/cli/`.
 
@@ -273,6 +275,31 @@ fn the_teaching_core_imports_only_scalar_rng_error_and_itself() {
     let sgd = read("nn/sgd.rs").lines().count();
     assert!(sgd <= 300, "src/nn/sgd.rs has {sgd} lines");
     assert!(graph["engine/epochs.rs"].contains("nn/sgd.rs"));
+}
+
+#[test]
+fn the_variants_sit_below_the_checker_and_the_oracle_which_do_not_import_each_other() {
+    let graph = import_graph();
+    for (f, deps) in &graph {
+        for d in deps {
+            if f.starts_with("variant/") {
+                assert!(
+                    !d.starts_with("check/") && !d.starts_with("oracle/"),
+                    "src/{f} imports src/{d}"
+                );
+            }
+            if f.starts_with("oracle/") {
+                assert!(!d.starts_with("check/"), "src/{f} imports src/{d}");
+            }
+        }
+    }
+    // The resolver sees both users of the variants.
+    assert!(graph["oracle/compare.rs"]
+        .iter()
+        .any(|d| d.starts_with("variant/")));
+    assert!(graph["check/network/driver.rs"]
+        .iter()
+        .any(|d| d.starts_with("variant/")));
 }
 
 #[test]

@@ -28,8 +28,8 @@
 //! and Jacobian-vector products, [`hessian`] a Hessian and Hessian-vector products (on
 //! second-order dual numbers); [`network`] checks the network's
 //! backward pass; [`finite_diff`] is the second oracle; [`triage`](mod@triage) decides each
-//! element's verdict; [`report`] aggregates and prints; [`bugs`] is the catalogue of
-//! injectable mistakes, built from the public pieces of `nn`'s backward pass.
+//! element's verdict; [`report`] aggregates and prints. The catalogue of injectable
+//! mistakes it checks against is [`crate::variant`] ([`bugs`] keeps its former names).
 
 pub mod asserts;
 pub mod bugs;

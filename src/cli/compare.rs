@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::check::bugs::Conventions;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
@@ -14,6 +13,7 @@ use crate::oracle::diagnose::compare_and_diagnose;
 use crate::oracle::precision::Precision;
 use crate::oracle::reference::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
+use crate::variant::Conventions;
 
 /// The flags that choose the reference's derivative conventions at `z = 0`.
 #[derive(Debug, Clone, Args)]

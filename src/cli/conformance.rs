@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::check::bugs::Conventions;
 use crate::cli::compare::ConventionArgs;
 use crate::cli::write_stdout;
 use crate::error::{Error, Result};
@@ -16,6 +15,7 @@ use crate::oracle::conformance::{
     export_cases, scorecard_json, scorecard_junit, scorecard_text, select, Port, Runner,
 };
 use crate::oracle::precision::Precision;
+use crate::variant::Conventions;
 
 /// Scorecard format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

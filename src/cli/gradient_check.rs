@@ -5,13 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::check::bugs::Bug;
 use crate::check::network::{
     check_network_within, Mode, NetworkCheckOptions, Plan, DEFAULT_MAX_WORK,
 };
 use crate::check::{CheckConfig, Tolerance};
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
+use crate::variant::Bug;
 
 /// Check mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -266,7 +266,7 @@ mod tests {
 
     /// A (B = 2, m = 2) batch with dyadic values, so every result is exact:
     /// `ŷ − y = [[4, 8], [−4, 8]]`, so `∂L̄/∂Ŷ = 2(ŷ − y)/m/B = [[2, 4], [−2, 4]]`.
-    /// (`check::bugs` pins the wrong values of the loss bugs on the same batch.)
+    /// (`variant::step` pins the wrong values of the loss bugs on the same batch.)
     #[test]
     fn batch_derivative_is_two_times_the_error_over_m_and_b() {
         let y_hat = array![[5.0, 10.0], [0.0, 16.0]];

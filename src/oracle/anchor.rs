@@ -11,13 +11,13 @@ use std::ops::Range;
 
 use ndarray::{s, Array1, Array2};
 
-use crate::check::bugs::{self, Variant};
 use crate::io::spec::Spec;
 use crate::nn::dense::Dense;
 use crate::nn::network::Network;
 use crate::oracle::candidate::Candidate;
 use crate::oracle::schema::{Key, Param, Snapshot};
 use crate::oracle::trajectory::StepRecord;
+use crate::variant::{self, Variant};
 
 /// The spec's batch of update `s`: its epoch and its rows of the data, as the one
 /// training loop walks them (consecutive batches, the last one shorter).
@@ -67,7 +67,7 @@ pub fn step_from(spec: &Spec, variant: Variant, before: &Network<f64>, s: usize)
     let (fwd, losses, grads) = if variant.is_reference() {
         crate::engine::record::train_step(&mut net, x, y, spec.lr, rayon::current_num_threads())
     } else {
-        bugs::train_step(&mut net, x, y, spec.lr, variant, true)
+        variant::train_step(&mut net, x, y, spec.lr, variant, true)
     };
     StepRecord::new((s, epoch, rows.start), &fwd, losses.view(), &grads, &net)
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use ndarray::{ArrayD, IxDyn};
 
-use crate::check::bugs::Conventions;
 use crate::error::{Error, Result};
 use crate::io::json::{Item, Json};
 use crate::io::npy::{Dtype, Npz};
@@ -15,6 +14,7 @@ use crate::oracle::precision::Precision;
 use crate::oracle::schema::{
     field as f, Key, Param, Snapshot, StepArray, FORMAT, READS_VERSIONS, SCHEMA_VERSION,
 };
+use crate::variant::Conventions;
 
 /// A port's output, as named arrays.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -53,7 +53,6 @@ use std::collections::BTreeMap;
 
 use ndarray::ArrayD;
 
-use crate::check::bugs::{Bug, Conventions, Variant};
 use crate::error::{Error, Result};
 use crate::io::spec::Spec;
 use crate::oracle::anchor::{state_before, step_from};
@@ -64,6 +63,7 @@ use crate::oracle::rounding::step_bounds;
 use crate::oracle::schema::{Key, Snapshot, StepArray};
 use crate::oracle::trajectory::{check_trace, record_variant, total_steps, StepRecord, Trajectory};
 use crate::tolerance::Tolerance;
+use crate::variant::{Bug, Conventions, Variant};
 
 /// The kind of an explanation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,6 @@
 
 use ndarray::ArrayD;
 
-use crate::check::bugs::{Bug, Conventions, Variant};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
@@ -30,6 +29,7 @@ use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
 use crate::oracle::trajectory::{total_steps, StepRecord};
 use crate::rng::RandomState;
 use crate::tolerance::Tolerance;
+use crate::variant::{Bug, Conventions, Variant};
 
 fn found(kind: Kind, name: impl Into<String>, explanation: impl Into<String>) -> Diagnosis {
     Diagnosis {

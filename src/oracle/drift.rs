@@ -23,7 +23,6 @@
 
 use ndarray::{ArrayD, ArrayView2};
 
-use crate::check::bugs::{Buggy, Variant};
 use crate::engine::record::Recorder;
 use crate::error::Result;
 use crate::io::spec::Spec;
@@ -32,6 +31,7 @@ use crate::nn::sgd::{Outcome, Stepper};
 use crate::oracle::precision::Precision;
 use crate::oracle::rounding::{forward_bounds, loss_bounds, SAFETY};
 use crate::oracle::trajectory::{record_with, Trajectory};
+use crate::variant::{Variant, VariantStepper};
 
 /// How many times the drift of the [`Twin`] a port may drift (see the module docs).
 pub const DRIFT_FACTOR: f64 = 32.0;
@@ -165,7 +165,7 @@ pub fn record_rounded(
     let inner: Box<dyn Stepper> = if variant.is_reference() {
         Box::new(Recorder::new(rayon::current_num_threads()))
     } else {
-        Box::new(Buggy::new(variant))
+        Box::new(VariantStepper::new(variant))
     };
     let mut stepper = Rounded {
         inner,

@@ -34,7 +34,6 @@
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis, Zip};
 
-use crate::check::bugs::Variant;
 use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
 use crate::nn::dense::Dense;
@@ -42,6 +41,7 @@ use crate::nn::loss::{sigmoid, Loss};
 use crate::nn::network::Network;
 use crate::oracle::anchor::batch_of;
 use crate::oracle::trajectory::StepRecord;
+use crate::variant::Variant;
 
 /// The factor every first-order bound is multiplied by.
 pub const SAFETY: f64 = 2.0;

@@ -2,7 +2,6 @@
 
 use ndarray::{Array1, Array2, ArrayD, ArrayView1};
 
-use crate::check::bugs::{Buggy, Conventions, Variant};
 use crate::error::Result;
 use crate::io::spec::Spec;
 use crate::io::MAX_BYTES;
@@ -10,6 +9,7 @@ use crate::nn::network::{Forward, Gradients, Network};
 use crate::nn::sgd::{Detail, Observer, Step, Stepper};
 use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
 use crate::run::{self, Engine};
+use crate::variant::{Conventions, Variant, VariantStepper};
 
 /// One recorded update step.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,7 +296,7 @@ pub fn record_variant(spec: &Spec, trace_steps: usize, variant: Variant) -> Resu
             conventions: variant.conventions,
         });
     }
-    let mut t = record_with(spec, trace_steps, &mut Buggy::new(variant))?;
+    let mut t = record_with(spec, trace_steps, &mut VariantStepper::new(variant))?;
     t.conventions = variant.conventions;
     Ok(t)
 }

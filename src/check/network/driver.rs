@@ -5,7 +5,6 @@
 use ndarray::s;
 use num_dual::Dual64;
 
-use crate::check::bugs;
 use crate::check::network::options::{Mode, NetworkCheckOptions, Tensor};
 use crate::check::network::plan::Plan;
 use crate::check::network::probe::{BatchCtx, ProbeKind};
@@ -20,6 +19,7 @@ use crate::nn::network::{Gradients, Network};
 use crate::nn::sgd::TrainConfig;
 use crate::rng::RandomState;
 use crate::run::{self, Engine};
+use crate::variant;
 
 /// Checks the backward pass of `spec`'s network (see the module docs). `progress` is
 /// called with the number of element checks just finished. The check's work is planned
@@ -101,8 +101,8 @@ pub fn check_network_within(
                 Some(_) => {
                     let fwd = net.forward(xb);
                     let losses = net.sample_losses(&fwd, yb);
-                    let grads = bugs::backward(&net, &fwd, yb, true, opts.bug);
-                    bugs::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
+                    let grads = variant::backward(&net, &fwd, yb, true, opts.bug);
+                    variant::train_step(&mut after, xb, yb, spec.lr, opts.bug, false);
                     (fwd, losses, grads)
                 }
             };

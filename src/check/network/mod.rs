@@ -24,7 +24,7 @@
 //! by tests); [`update`] checks a training step; [`report`] renders the result.
 //!
 //! ```
-//! use backprop_oracle::check::bugs::Bug;
+//! use backprop_oracle::variant::Bug;
 //! use backprop_oracle::check::network::{check_network, NetworkCheckOptions};
 //! use backprop_oracle::io::spec::Spec;
 //!

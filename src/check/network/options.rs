@@ -1,7 +1,7 @@
 //! What a network check looks at: the mode, the options, and the checked tensors.
 
-use crate::check::bugs::Bug;
 use crate::check::config::CheckConfig;
+use crate::variant::Bug;
 
 /// Which coordinates to check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
