@@ -460,6 +460,17 @@ run_case diverge:train_json 3 - - -- train --lr 1e10 --format json
 run_case diverge:gradient_check 3 - - -- gradient-check --lr 1e10 --at-epochs 3
 run_case diverge:export 3 - - -- export --lr 1e10 --out golden
 
+# Conformance: the battery, exported cases, and a port (a shell command) on one case,
+# passing and failing with its diagnosis (the text scorecard: it prints no times).
+run_case conformance:list 0 - - -- conformance --list
+run_case conformance:export_cases 0 - - -- conformance --export-cases cases \
+    --case article --case softmax_cross_entropy --case binary_cross_entropy --trace-steps 2
+run_case conformance:copy_port_pass 0 gold_default - -- conformance --case article \
+    --port 'cp golden/trajectory.json {out}'
+run_case conformance:copy_port_fail 1 port_perturbed - -- conformance --case article \
+    --port 'cp cand.json {out}'
+run_case conformance:port_not_found 2 - - -- conformance --case article --port 'no-such-port {spec} {out}'
+
 ELAPSED=$((SECONDS - START))
 for n in ${NOTES[@]+"${NOTES[@]}"}; do
     echo "note: $n" >&2
