@@ -520,15 +520,11 @@ pub fn compare_as(
             if rel.is_finite() {
                 cmp.max_rel_err = cmp.max_rel_err.max(rel);
             }
-            let allowed = if exact {
-                0.0
-            } else {
-                b + tolerance.atol + tolerance.rtol * e.abs()
-            };
+            let allowed = if exact { 0.0 } else { tolerance.allowed(e, b) };
             let ok = if exact {
                 g == e
             } else {
-                g.is_finite() && e.is_finite() && abs <= allowed
+                tolerance.accepts_with(g, e, b)
             };
             if abs > 0.0 {
                 cmp.worst_fraction = cmp.worst_fraction.max(abs / allowed);

@@ -225,7 +225,7 @@ fn within(
                 if exact {
                     g == e
                 } else {
-                    g.is_finite() && (g - e).abs() <= b + slack.atol + slack.rtol * e.abs()
+                    slack.accepts_with(g, e, b)
                 }
             })
 }
@@ -494,10 +494,14 @@ fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec
             .collect()
     };
     let close = |a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64| {
+        let tolerance = Tolerance {
+            rtol: rel,
+            atol: 1e-300,
+        };
         a.shape() == b.shape()
             && a.iter()
                 .zip(b.iter())
-                .all(|(x, y)| (x - y).abs() <= rel * y.abs() + 1e-300)
+                .all(|(&x, &y)| tolerance.accepts(x, y))
     };
     let fits = |ws: &[ArrayD<f64>], rel: f64| {
         got.iter()
