@@ -123,11 +123,7 @@ pub const RUN_EXPLANATION_WORK: u128 = 200_000_000;
 /// last partial batch dropped, compared in full; the ones that reproduce the candidate.
 /// Skipped (nothing found) for a run larger than [`RUN_EXPLANATION_WORK`].
 fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
-    let params: u128 = spec
-        .sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum();
+    let params = spec.parameter_count();
     let batch = spec.batch_size.min(spec.x.nrows()) as u128;
     if total_steps(spec) as u128 * batch * params > RUN_EXPLANATION_WORK {
         return Ok(Vec::new());
