@@ -9,10 +9,10 @@ use crate::check::bugs::Conventions;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
+use crate::oracle::against::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::oracle::compare::{compare, CompareOptions};
 use crate::oracle::diagnose::compare_and_diagnose;
 use crate::oracle::precision::Precision;
-use crate::oracle::reference::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
 
 /// The flags that choose the reference's derivative conventions at `z = 0`.

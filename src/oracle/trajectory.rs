@@ -189,7 +189,7 @@ pub fn trajectory_json_bytes(spec: &Spec, trace_steps: usize) -> [(&'static str,
 /// this program would refuse to read back: its trace over 1 GiB ([`check_trace`]), a
 /// `trajectory.json` over the 1 GiB a file may have ([`trajectory_json_bytes`]), or
 /// more than `compare` plans to hold when it compares against it
-/// ([`crate::oracle::reference::check_compare`]). Errors name `epochs_field` (the
+/// ([`crate::oracle::against::check_compare`]). Errors name `epochs_field` (the
 /// spec's epochs) or `trace_field`, whichever drives the part that is too large.
 pub fn check_export(
     spec: &Spec,
@@ -225,7 +225,7 @@ pub fn check_export(
     // What compare holds when it reads the export back: every epoch's loss, the
     // initial and final parameters, the traced steps.
     let values = spec.epochs as u128 + 2 * spec.parameter_count() + trace_values(spec, trace_steps);
-    crate::oracle::reference::check_compare(
+    crate::oracle::against::check_compare(
         spec,
         values,
         epochs_field,
