@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::check::bugs::{Conventions, Variant};
-use crate::cli::compare::ConventionArgs;
-use crate::cli::{eprint_line, write_stdout, ModelArgs};
+use crate::cli::{eprint_line, write_stdout, ConventionArgs, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
 use crate::oracle::trajectory::{check_export, record_variant};
