@@ -37,6 +37,8 @@
 //! clap, indicatif and plotters.
 //!
 //! ## Example: the article's run
+//! A spec's whole run is [`run::train`] (on the reference stepper here); the loop it
+//! drives is [`nn::sgd::train`].
 //! ```
 //! use backprop_oracle::io::spec::Spec;
 //! use backprop_oracle::run::{train, Engine};
@@ -65,4 +67,22 @@ pub use error::{Error, Result};
 pub use nn::activation::Activation;
 pub use nn::loss::Loss;
 pub use nn::network::Network;
-pub use nn::sgd::{train, TrainConfig};
+pub use nn::sgd::TrainConfig;
+
+/// The training loop [`nn::sgd::train`] (a network, data, a config, a stepper and an
+/// observer), once re-exported here, while the crate's own example trains with
+/// [`run::train`] (a spec's whole run on an [`Engine`](run::Engine)). The root no
+/// longer picks one meaning of `train`: name either by its module path.
+#[deprecated(
+    note = "use `nn::sgd::train` (the training loop) or `run::train` (a spec's whole run)"
+)]
+pub fn train<S: nn::sgd::Stepper + ?Sized, O: nn::sgd::Observer + ?Sized>(
+    net: &mut Network<f64>,
+    x: ndarray::ArrayView2<f64>,
+    y: ndarray::ArrayView2<f64>,
+    config: &TrainConfig,
+    stepper: &mut S,
+    observer: &mut O,
+) -> Result<Vec<f64>> {
+    nn::sgd::train(net, x, y, config, stepper, observer)
+}

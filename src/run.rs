@@ -46,11 +46,11 @@ impl Engine {
     }
 
     /// The fast engine with the exact kernels on rayon's thread count: the reference's
-    /// bits ([`Kernels::Reference`]), with steps that observers ask to record made by
+    /// bits ([`Kernels::Exact`]), with steps that observers ask to record made by
     /// the reference stepper.
     pub fn exact() -> Engine {
         Engine::Fast {
-            kernels: Kernels::Reference,
+            kernels: Kernels::Exact,
             threads: rayon::current_num_threads(),
         }
     }

@@ -1,5 +1,8 @@
 //! The one comparison rule of the project: `|a − b| ≤ atol + rtol·|b|`, with `b` the
-//! trusted value (an oracle or the reference).
+//! trusted value (an oracle or the reference), optionally on top of a derived bound:
+//! `|a − b| ≤ bound + atol + rtol·|b|` ([`Tolerance::allowed`],
+//! [`Tolerance::accepts_with`]). Every value comparison of the checker and the oracle
+//! goes through here.
 
 use crate::error::{Error, Result};
 
@@ -39,11 +42,18 @@ impl Tolerance {
         self.accepts_with(value, oracle, 0.0)
     }
 
-    /// As [`Tolerance::accepts`], with `extra` added to the absolute part.
+    /// As [`Tolerance::accepts`], with `extra` added to the absolute part: whether
+    /// `|value − oracle| ≤ `[`allowed`](Tolerance::allowed)`(oracle, extra)`, both finite.
     pub fn accepts_with(&self, value: f64, oracle: f64, extra: f64) -> bool {
         value.is_finite()
             && oracle.is_finite()
-            && (value - oracle).abs() <= self.atol + extra + self.rtol * oracle.abs()
+            && (value - oracle).abs() <= self.allowed(oracle, extra)
+    }
+
+    /// The largest difference from `oracle` accepted on top of a derived `bound` (an
+    /// error bound, a rounding bound, a noise estimate): `bound + atol + rtol·|oracle|`.
+    pub fn allowed(&self, oracle: f64, bound: f64) -> f64 {
+        bound + self.atol + self.rtol * oracle.abs()
     }
 }
 
@@ -62,6 +72,7 @@ mod tests {
         assert!(t.accepts(1e-6, 0.0));
         assert!(!t.accepts(2e-6, 0.0));
         assert!(t.accepts_with(3e-6, 0.0, 2e-6));
+        assert_eq!(t.allowed(-100.0, 0.5), 0.5 + 1e-6 + 1e-3 * 100.0);
         assert!(!t.accepts(f64::NAN, 0.0) && !t.accepts(0.0, f64::INFINITY));
     }
 

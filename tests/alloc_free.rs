@@ -112,11 +112,7 @@ fn fast_training_steps_do_not_allocate() {
             loss,
             ..big.clone()
         };
-        for (kernels, threads) in [
-            (Kernels::Gemm, 2),
-            (Kernels::Reference, 2),
-            (Kernels::Auto, 1),
-        ] {
+        for (kernels, threads) in [(Kernels::Gemm, 2), (Kernels::Exact, 2), (Kernels::Auto, 1)] {
             assert_eq!(
                 allocations_per_epoch(&large, kernels, threads),
                 0,
@@ -132,7 +128,7 @@ fn fast_training_steps_do_not_allocate() {
         );
         // The exact kernels on the same large layers (vectorised, split over threads).
         assert_eq!(
-            allocations_per_epoch(&big, Kernels::Reference, threads),
+            allocations_per_epoch(&big, Kernels::Exact, threads),
             0,
             "exact kernels, {threads} thread(s)"
         );

@@ -27,9 +27,10 @@
 use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::CheckConfig;
 use backprop_oracle::io::spec::Spec;
+use backprop_oracle::nn::sgd::train;
 use backprop_oracle::nn::sgd::Reference;
 use backprop_oracle::rng::RandomState;
-use backprop_oracle::{train, Activation, Error, Loss, TrainConfig};
+use backprop_oracle::{Activation, Error, Loss, TrainConfig};
 use ndarray::{s, Array2};
 use std::collections::HashMap;
 

@@ -63,7 +63,7 @@ fn reference_and_auto_kernels_reproduce_the_reference_path_bit_for_bit() {
         let reference =
             backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
                 .unwrap();
-        for kernels in [Kernels::Reference, Kernels::Auto] {
+        for kernels in [Kernels::Exact, Kernels::Auto] {
             let (loss, net) = fast_run(&spec, kernels, 1);
             assert_eq!(loss, reference.loss, "{name} {kernels:?}: epoch losses");
             assert_eq!(
@@ -105,7 +105,7 @@ fn exact_kernels_on_large_layers_reproduce_the_reference_path_bit_for_bit() {
             backprop_oracle::run::train(&spec, backprop_oracle::run::Engine::Reference, &mut ())
                 .unwrap();
         for threads in [1, 2] {
-            let (loss, net) = fast_run(&spec, Kernels::Reference, threads);
+            let (loss, net) = fast_run(&spec, Kernels::Exact, threads);
             assert_eq!(loss, reference.loss, "{threads} threads: epoch losses");
             assert_eq!(net, reference.final_, "{threads} threads: final parameters");
         }
@@ -173,7 +173,7 @@ fn gemm_path_is_bit_identical_between_threads_and_runs() {
     // And the whole GEMM run stays close to the reference run.
     // The reference kernels on the fast trainer: bit-identical to the reference path
     // (the first test), and quick enough for this size.
-    let (ref_loss, ref_net) = fast_run(&spec, Kernels::Reference, 1);
+    let (ref_loss, ref_net) = fast_run(&spec, Kernels::Exact, 1);
     let loss_err = l1
         .iter()
         .zip(&ref_loss)
@@ -273,7 +273,7 @@ fn weight_overflow_is_caught_on_every_path_like_the_reference() {
         reference.contains("diverged at epoch 0, sample 0") && reference.contains(".W["),
         "{reference}"
     );
-    for kernels in [Kernels::Reference, Kernels::Auto, Kernels::Gemm] {
+    for kernels in [Kernels::Exact, Kernels::Auto, Kernels::Gemm] {
         for threads in [1, 2] {
             let err = fast_train(&spec, kernels, threads).unwrap_err().to_string();
             assert_eq!(err, reference, "{kernels:?}, {threads} threads");

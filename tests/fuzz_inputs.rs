@@ -17,10 +17,10 @@ use backprop_oracle::check::network::{check_network, Mode, NetworkCheckOptions};
 use backprop_oracle::check::Tolerance;
 use backprop_oracle::io::npy::f64_from_npy_bytes;
 use backprop_oracle::io::spec::{Overrides, Spec};
+use backprop_oracle::oracle::against::spec_to_compare;
 use backprop_oracle::oracle::candidate::from_json_str;
 use backprop_oracle::oracle::compare::{compare, CompareOptions};
 use backprop_oracle::oracle::diagnose::compare_and_diagnose;
-use backprop_oracle::oracle::reference::reference_spec;
 use backprop_oracle::rng::RandomState;
 use serde_json::{json, Map, Value};
 
@@ -538,7 +538,7 @@ fn fuzz_candidates(cases: usize) -> CandidateStats {
         if cand.spec.is_some() {
             // Parsed and validated only: a mutated header may ask for a long run.
             st.header_spec.run(shown, || {
-                reference_spec(None, &cand, &Overrides::default(), u64::MAX, false)
+                spec_to_compare(None, &cand, &Overrides::default(), u64::MAX, false)
             });
         }
         if let Some(cmp) = st
@@ -734,7 +734,7 @@ fn mutated_specs_candidates_and_npy_bytes_never_panic() {
     );
     println!("{}", specs.check.line("(a) check_network sampled"));
     println!("{}", cands.parse.line("(b) compare::from_json"));
-    println!("{}", cands.header_spec.line("(b) reference_spec (header)"));
+    println!("{}", cands.header_spec.line("(b) spec_to_compare (header)"));
     println!(
         "{}  ({} within tolerance)",
         cands.compare.line("(b) compare"),
@@ -751,7 +751,7 @@ fn mutated_specs_candidates_and_npy_bytes_never_panic() {
         ("Spec::train", &specs.train),
         ("check_network", &specs.check),
         ("compare::from_json", &cands.parse),
-        ("reference_spec", &cands.header_spec),
+        ("spec_to_compare", &cands.header_spec),
         ("compare", &cands.compare),
         ("f64_from_npy_bytes", &npy),
     ];

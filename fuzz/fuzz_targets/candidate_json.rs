@@ -8,7 +8,7 @@ use backprop_oracle::io::spec::{Overrides, Spec};
 use backprop_oracle::oracle::candidate::from_json_str;
 use backprop_oracle::oracle::compare::CompareOptions;
 use backprop_oracle::oracle::diagnose::compare_and_diagnose;
-use backprop_oracle::oracle::reference::reference_spec;
+use backprop_oracle::oracle::against::spec_to_compare;
 use backprop_oracle::tolerance::Tolerance;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         ..CompareOptions::default()
     };
     if cand.spec.is_some() {
-        if let Ok(spec) = reference_spec(None, &cand, &Overrides::default(), WORK_BUDGET, false) {
+        if let Ok(spec) = spec_to_compare(None, &cand, &Overrides::default(), WORK_BUDGET, false) {
             let _ = compare_and_diagnose(&spec, &cand, &opts);
         }
     } else {

@@ -8,38 +8,17 @@ use clap::Args;
 use crate::cli::{write_stdout, Format, ModelArgs};
 use crate::error::{Error, Result};
 use crate::io::spec::Overrides;
+use crate::oracle::against::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::oracle::compare::{compare, CompareOptions};
 use crate::oracle::diagnose::compare_and_diagnose;
 use crate::oracle::precision::Precision;
-use crate::oracle::reference::{load_candidate_and_spec, DEFAULT_MAX_STEPS};
 use crate::tolerance::Tolerance;
 use crate::variant::Conventions;
 
-/// The flags that choose the reference's derivative conventions at `z = 0`.
-#[derive(Debug, Clone, Args)]
-pub struct ConventionArgs {
-    /// relu'(0): 0 (the reference's, NumPy's and PyTorch's), 0.5 (jnp.maximum) or 1.
-    #[arg(long, value_name = "0|0.5|1")]
-    pub relu_grad_at_zero: Option<f64>,
-    /// leaky_relu'(0): 0.01 (the reference's), 0.505 or 1 (jax.nn.leaky_relu).
-    #[arg(long, value_name = "0.01|0.505|1")]
-    pub leaky_grad_at_zero: Option<f64>,
-}
-
-impl ConventionArgs {
-    /// The conventions the flags set on top of `base` (`None`: no flag given).
-    pub fn conventions(&self, base: Conventions) -> Result<Option<Conventions>> {
-        if self.relu_grad_at_zero.is_none() && self.leaky_grad_at_zero.is_none() {
-            return Ok(None);
-        }
-        let c = Conventions {
-            relu_grad_at_zero: self.relu_grad_at_zero.unwrap_or(base.relu_grad_at_zero),
-            leaky_grad_at_zero: self.leaky_grad_at_zero.unwrap_or(base.leaky_grad_at_zero),
-        };
-        c.validate()?;
-        Ok(Some(c))
-    }
-}
+/// The old path of [`crate::cli::ConventionArgs`] (shared by `compare`, `export` and
+/// `conformance`).
+#[deprecated(note = "moved to `cli::ConventionArgs`")]
+pub type ConventionArgs = crate::cli::ConventionArgs;
 
 /// Arguments of `compare`.
 #[derive(Debug, Args)]
@@ -67,7 +46,7 @@ pub struct CompareArgs {
     /// The reference's derivative conventions at z = 0 (default: the candidate's
     /// header.conventions, else the reference's own).
     #[command(flatten)]
-    pub conventions: ConventionArgs,
+    pub conventions: crate::cli::ConventionArgs,
     /// Do not look for what explains a divergence.
     #[arg(long)]
     pub no_diagnosis: bool,

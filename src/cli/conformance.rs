@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::compare::ConventionArgs;
-use crate::cli::write_stdout;
+use crate::cli::{write_stdout, ConventionArgs};
 use crate::error::{Error, Result};
 use crate::oracle::compare::CompareOptions;
 use crate::oracle::conformance::{

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::cli::compare::ConventionArgs;
-use crate::cli::{eprint_line, write_stdout, ModelArgs};
+use crate::cli::{eprint_line, write_stdout, ConventionArgs, ModelArgs};
 use crate::error::Result;
 use crate::oracle::export::{export, ExportOptions};
 use crate::oracle::trajectory::{check_export, record_variant};

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::io::spec::{Overrides, Spec};
+use crate::variant::Conventions;
 
 pub mod compare;
 pub mod conformance;
@@ -79,6 +80,33 @@ impl ModelArgs {
                 log_every,
             },
         )
+    }
+}
+
+/// The flags that choose the reference's derivative conventions at `z = 0` (shared by
+/// `compare`, `export` and `conformance`).
+#[derive(Debug, Clone, Args)]
+pub struct ConventionArgs {
+    /// relu'(0): 0 (the reference's, NumPy's and PyTorch's), 0.5 (jnp.maximum) or 1.
+    #[arg(long, value_name = "0|0.5|1")]
+    pub relu_grad_at_zero: Option<f64>,
+    /// leaky_relu'(0): 0.01 (the reference's), 0.505 or 1 (jax.nn.leaky_relu).
+    #[arg(long, value_name = "0.01|0.505|1")]
+    pub leaky_grad_at_zero: Option<f64>,
+}
+
+impl ConventionArgs {
+    /// The conventions the flags set on top of `base` (`None`: no flag given).
+    pub fn conventions(&self, base: Conventions) -> Result<Option<Conventions>> {
+        if self.relu_grad_at_zero.is_none() && self.leaky_grad_at_zero.is_none() {
+            return Ok(None);
+        }
+        let c = Conventions {
+            relu_grad_at_zero: self.relu_grad_at_zero.unwrap_or(base.relu_grad_at_zero),
+            leaky_grad_at_zero: self.leaky_grad_at_zero.unwrap_or(base.leaky_grad_at_zero),
+        };
+        c.validate()?;
+        Ok(Some(c))
     }
 }
 

@@ -50,7 +50,9 @@ pub struct TrainArgs {
     /// Use the reference's exact arithmetic for every layer (bit-identical to
     /// `export`'s trajectories and to `src/nn/`; slower for large layers, which
     /// otherwise use a tuned GEMM).
-    // The fast engine with its exact kernels (`Engine::exact`).
+    // Selects `Engine::exact()`: the fast engine on `Kernels::Exact`, not
+    // `Engine::Reference` (the teaching stepper), with the same bits. The flag keeps its
+    // name and help for users; the help above is what `train --help` prints.
     #[arg(long)]
     pub reference: bool,
 }
@@ -58,7 +60,9 @@ pub struct TrainArgs {
 /// The bytes one evaluation at a logged epoch takes while it is held.
 pub const EVALUATION_BYTES: u128 = std::mem::size_of::<EpochEval>() as u128;
 
-/// Runs `train` on the fast engine (`--reference`: with its exact kernels).
+/// Runs `train` on the fast engine: [`Engine::fast`], or with `--reference`
+/// [`Engine::exact`] (its exact kernels, the reference's bits; not
+/// [`Engine::Reference`]).
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let spec = args.model.spec(args.log_every)?;
     let evaluate = spec.loss.is_classification() || spec.test.is_some();

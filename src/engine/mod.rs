@@ -15,7 +15,7 @@
 //! * **small layers** (`B·out·in ≤` [`SMALL_LAYER`]) use the reference kernels on flat
 //!   slices (per-layer sizes ≤ 4 at `B = 1` also get constant-size copies): the
 //!   reference's bits;
-//! * **large layers with the exact kernels** ([`Kernels::Reference`], which `export`,
+//! * **large layers with the exact kernels** ([`Kernels::Exact`], which `export`,
 //!   `compare`, the checker's training and `train --reference` use): [`exact`] runs the
 //!   reference kernels' chains of fused multiply-adds side by side in vector registers,
 //!   blocked and split over both cores — the same operations in the same order per
@@ -124,9 +124,18 @@ pub enum Kernels {
     /// The reference's arithmetic everywhere (bit-identical to [`Network::train_step`]):
     /// the scalar kernels for small layers, the vectorised exact kernels ([`exact`]) for
     /// large ones.
-    Reference,
+    Exact,
     /// GEMM (faer) everywhere (for testing the GEMM path on small networks).
     Gemm,
+}
+
+impl Kernels {
+    /// The old name of [`Kernels::Exact`] (the fast engine's exact kernels, not the
+    /// reference stepper [`crate::nn::sgd::Reference`]); usable in expressions and
+    /// patterns.
+    #[deprecated(note = "renamed to `Kernels::Exact`")]
+    #[allow(non_upper_case_globals)]
+    pub const Reference: Kernels = Kernels::Exact;
 }
 
 struct LayerBuf {
@@ -201,7 +210,7 @@ impl FastStepper {
 
     fn use_gemm(&self, b: usize, out: usize, inp: usize) -> bool {
         match self.kernels {
-            Kernels::Reference => false,
+            Kernels::Exact => false,
             Kernels::Gemm => true,
             Kernels::Auto => b.saturating_mul(out).saturating_mul(inp) > SMALL_LAYER,
         }
@@ -234,7 +243,7 @@ impl FastStepper {
 }
 
 impl Stepper for FastStepper {
-    /// [`FastStepper::step`]. With the exact kernels ([`Kernels::Reference`]) a step
+    /// [`FastStepper::step`]. With the exact kernels ([`Kernels::Exact`]) a step
     /// asked to `record` is made by [`record::train_step`] instead — the same bits — which
     /// keeps the forward pass and gradients; otherwise `record` is ignored.
     #[inline]
@@ -246,7 +255,7 @@ impl Stepper for FastStepper {
         lr: f64,
         record: bool,
     ) -> Outcome<'_> {
-        if record && self.kernels == Kernels::Reference {
+        if record && self.kernels == Kernels::Exact {
             return self.recorder.step(net, x, y, lr, true);
         }
         let (_, finite) = FastStepper::step(self, net, x, y, lr);

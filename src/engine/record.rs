@@ -5,7 +5,7 @@
 //! and its derivative, `dZ`, `db`, the update) is the `nn/` code itself.
 //!
 //! Used where a step's forward pass and gradients are kept: the traced steps of
-//! `export` and `compare` ([`super::FastStepper`] with [`super::Kernels::Reference`]) and
+//! `export` and `compare` ([`super::FastStepper`] with [`super::Kernels::Exact`]) and
 //! `compare`'s re-anchored steps and its float32 twin ([`Recorder`]). It allocates its
 //! outputs (they are returned).
 

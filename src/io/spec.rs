@@ -415,6 +415,26 @@ impl Spec {
         self.check_memory_with(names, &[])
     }
 
+    /// The network's parameter count, `Σ_k out_k·(in_k + 1)` (weights and biases of
+    /// every layer, [`Spec::layer_parameter_count`]), in `u128` so that the work and
+    /// memory plans of any spec can be worked out before it is refused.
+    ///
+    /// ```
+    /// use backprop_oracle::io::spec::Spec;
+    /// // The article's 2-3-1 network: 3·(2 + 1) + 1·(3 + 1).
+    /// assert_eq!(Spec::article().parameter_count(), 13);
+    /// ```
+    pub fn parameter_count(&self) -> u128 {
+        (0..self.sizes.len().saturating_sub(1))
+            .map(|k| self.layer_parameter_count(k))
+            .sum()
+    }
+
+    /// The parameter count of layer `k`, `out_k·(in_k + 1)` (its `W` and `b`).
+    pub fn layer_parameter_count(&self, k: usize) -> u128 {
+        self.sizes[k + 1] as u128 * (self.sizes[k] as u128 + 1)
+    }
+
     /// The run's memory plan ([`MAX_BYTES`] for its parameters, gradients, batch
     /// activations and loss history) with the parts a caller holds besides, each
     /// `(field, what, bytes)` (e.g. `train`'s evaluations at logged epochs): refused
@@ -422,11 +442,7 @@ impl Spec {
     /// the field names of `epochs`, `batch_size` and `sizes`) and every part's figure.
     pub fn check_memory_with(&self, names: &[&str; 3], extra: &[(&str, &str, u128)]) -> Result<()> {
         let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
-        let params: u128 = self
-            .sizes
-            .windows(2)
-            .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-            .sum();
+        let params = self.parameter_count();
         let batch = self.batch_size.min(self.x.nrows()) as u128;
         let widths: u128 = self.sizes.iter().map(|&s| s as u128).sum();
         let mut parts = vec![

@@ -380,97 +380,169 @@ pub fn compare(spec: &Spec, cand: &Candidate, opts: &CompareOptions) -> Result<C
 }
 
 /// [`compare`] against the reference with `bug` injected (`None`: the reference).
+///
+/// Three jobs, in order: settle how to compare and refuse what cannot be compared,
+/// record the expectations (the run, its float32 twin), and walk every element the
+/// candidate holds into a [`Comparison`].
 pub fn compare_as(
     spec: &Spec,
     cand: &Candidate,
     opts: &CompareOptions,
     bug: Option<Bug>,
 ) -> Result<Comparison> {
-    let total = total_steps(spec);
-    if let Some(last) = cand.last_step().filter(|&s| s >= total) {
-        return Err(Error::invalid(
-            "candidate",
-            format!("has step {last} but the run makes only {total} updates"),
-        ));
+    let setup = Setup::new(spec, cand, opts, bug)?;
+    let (keys, exp, exp_f64) = setup.expectations()?;
+    let cmp = setup.walk(keys, exp, exp_f64)?;
+    if cmp.values == 0 && cmp.first.is_none() {
+        return Err(nothing_compared(cand));
     }
-    let (precision, source, as_f64) = judged_as(cand, opts.precision);
-    let conventions = opts.conventions.or(cand.conventions).unwrap_or_default();
-    conventions.validate()?;
-    let variant = Variant { bug, conventions };
-    let tolerance = opts.slack.unwrap_or(precision.default_slack());
-    tolerance.validate("CompareOptions.slack")?;
-    // The slack of the members judged as float64 in a mixed archive.
-    let tolerance_f64 = opts.slack.unwrap_or(Precision::F64.default_slack());
-    let need = cand.steps_needed();
-    check_trace(spec, need, "candidate steps")?;
-    let reference = record_variant(spec, need, variant)?;
-    let keys = Key::all(spec.sizes.len() - 1, reference.steps.iter().map(|r| r.step));
-    if let Some(unknown) = cand.arrays.keys().find(|k| !keys.contains(k)) {
-        return Err(Error::invalid(
-            format!("candidate array {:?}", unknown.to_string()),
-            "is not a reference quantity (see the README for the names)",
-        ));
-    }
-    // The reference's own drift under rounding, for what cannot be re-anchored.
-    let rounded = if precision == Precision::F32 {
-        Some(record_rounded(spec, need, variant, precision)?)
-    } else {
-        None
-    };
-    let expectations = |u, reference, rounded| Expectations {
-        spec,
-        cand,
-        variant,
-        u,
-        reference,
-        rounded,
-        anchored: BTreeMap::new(),
-        step_rounding: BTreeMap::new(),
-    };
-    // The float64 members of a mixed archive are judged by float64 bounds.
-    let mut exp_f64 = (!as_f64.is_empty())
-        .then(|| expectations(Precision::F64.unit_roundoff(), reference.clone(), None));
-    let mut exp = expectations(precision.unit_roundoff(), reference, rounded);
-    let mut cmp = Comparison {
-        first: None,
-        arrays: 0,
-        values: 0,
-        divergent: 0,
-        max_abs_err: 0.0,
-        max_rel_err: 0.0,
-        worst_fraction: 0.0,
-        tolerance,
-        precision: (precision, source),
-        judged_f64: Vec::new(),
-        tolerance_f64,
-        conventions,
-        anchored_steps: 0,
-        drift: 0.0,
-        diagnosis: Vec::new(),
-        npz: cand.npz,
-    };
-    let mut anchored_steps = std::collections::BTreeSet::new();
-    for key in keys {
-        let Some(got) = cand.arrays.get(&key) else {
-            continue;
-        };
-        let (member, tolerance) = match &mut exp_f64 {
-            Some(e) if as_f64.contains(&key) => (e, tolerance_f64),
-            _ => (&mut exp, tolerance),
-        };
-        let Some((expected, bound, anchored)) = member.expected(key) else {
-            continue;
-        };
-        if anchored {
-            anchored_steps.insert(key.step());
-            if let Some(direct) = member.reference.get(key) {
-                cmp.drift = cmp.drift.max(normwise(got, &direct));
-            }
+    Ok(cmp)
+}
+
+/// How a candidate is compared, settled and validated before anything is recomputed.
+struct Setup<'a> {
+    spec: &'a Spec,
+    cand: &'a Candidate,
+    precision: Precision,
+    /// Where the precision came from.
+    source: &'static str,
+    /// The members of a mixed archive judged as float64 ([`judged_as`]).
+    as_f64: Vec<Key>,
+    conventions: Conventions,
+    variant: Variant,
+    tolerance: Tolerance,
+    /// The slack of the members judged as float64 in a mixed archive.
+    tolerance_f64: Tolerance,
+    /// The steps the reference run must trace.
+    need: usize,
+}
+
+impl<'a> Setup<'a> {
+    /// The precision, conventions and slack; refuses a step past the run, invalid
+    /// conventions or slack, and a trace too large to hold.
+    fn new(
+        spec: &'a Spec,
+        cand: &'a Candidate,
+        opts: &CompareOptions,
+        bug: Option<Bug>,
+    ) -> Result<Self> {
+        let total = total_steps(spec);
+        if let Some(last) = cand.last_step().filter(|&s| s >= total) {
+            return Err(Error::invalid(
+                "candidate",
+                format!("has step {last} but the run makes only {total} updates"),
+            ));
         }
-        let ok_shape = got.shape() == expected.shape()
-            || (key == Key::EpochLoss && got.ndim() == 1 && got.len() <= expected.len());
-        if !ok_shape {
-            if !batch_shaped(key) {
+        let (precision, source, as_f64) = judged_as(cand, opts.precision);
+        let conventions = opts.conventions.or(cand.conventions).unwrap_or_default();
+        conventions.validate()?;
+        let tolerance = opts.slack.unwrap_or(precision.default_slack());
+        tolerance.validate("CompareOptions.slack")?;
+        let need = cand.steps_needed();
+        check_trace(spec, need, "candidate steps")?;
+        Ok(Setup {
+            spec,
+            cand,
+            precision,
+            source,
+            as_f64,
+            conventions,
+            variant: Variant { bug, conventions },
+            tolerance,
+            tolerance_f64: opts.slack.unwrap_or(Precision::F64.default_slack()),
+            need,
+        })
+    }
+
+    /// Records the reference run, refuses a candidate array it does not have, and
+    /// returns every key in time order with the expectations in the comparison's
+    /// precision (with the float32 twin for what cannot be re-anchored) and, for a mixed
+    /// archive, in float64 for its float64 members.
+    fn expectations(&self) -> Result<(Vec<Key>, Expectations<'a>, Option<Expectations<'a>>)> {
+        let (spec, need, variant) = (self.spec, self.need, self.variant);
+        let reference = record_variant(spec, need, variant)?;
+        let keys = Key::all(spec.sizes.len() - 1, reference.steps.iter().map(|r| r.step));
+        if let Some(unknown) = self.cand.arrays.keys().find(|k| !keys.contains(k)) {
+            return Err(Error::invalid(
+                format!("candidate array {:?}", unknown.to_string()),
+                "is not a reference quantity (see the README for the names)",
+            ));
+        }
+        // The reference's own drift under rounding, for what cannot be re-anchored.
+        let rounded = if self.precision == Precision::F32 {
+            Some(record_rounded(spec, need, variant, self.precision)?)
+        } else {
+            None
+        };
+        let expectations = |u, reference, rounded| Expectations {
+            spec,
+            cand: self.cand,
+            variant,
+            u,
+            reference,
+            rounded,
+            anchored: BTreeMap::new(),
+            step_rounding: BTreeMap::new(),
+        };
+        // The float64 members of a mixed archive are judged by float64 bounds.
+        let exp_f64 = (!self.as_f64.is_empty())
+            .then(|| expectations(Precision::F64.unit_roundoff(), reference.clone(), None));
+        let exp = expectations(self.precision.unit_roundoff(), reference, rounded);
+        Ok((keys, exp, exp_f64))
+    }
+
+    /// Walks `keys` in time order, every element of each array the candidate holds
+    /// against its expectation; refuses a parameter of the wrong shape.
+    fn walk(
+        self,
+        keys: Vec<Key>,
+        mut exp: Expectations<'a>,
+        mut exp_f64: Option<Expectations<'a>>,
+    ) -> Result<Comparison> {
+        let cand = self.cand;
+        let mut cmp = Comparison {
+            first: None,
+            arrays: 0,
+            values: 0,
+            divergent: 0,
+            max_abs_err: 0.0,
+            max_rel_err: 0.0,
+            worst_fraction: 0.0,
+            tolerance: self.tolerance,
+            precision: (self.precision, self.source),
+            judged_f64: Vec::new(),
+            tolerance_f64: self.tolerance_f64,
+            conventions: self.conventions,
+            anchored_steps: 0,
+            drift: 0.0,
+            diagnosis: Vec::new(),
+            npz: cand.npz,
+        };
+        let mut anchored_steps = std::collections::BTreeSet::new();
+        for key in keys {
+            let Some(got) = cand.arrays.get(&key) else {
+                continue;
+            };
+            let (member, tolerance) = match &mut exp_f64 {
+                Some(e) if self.as_f64.contains(&key) => (e, self.tolerance_f64),
+                _ => (&mut exp, self.tolerance),
+            };
+            let Some((expected, bound, anchored)) = member.expected(key) else {
+                continue;
+            };
+            if anchored {
+                anchored_steps.insert(key.step());
+                if let Some(direct) = member.reference.get(key) {
+                    cmp.drift = cmp.drift.max(normwise(got, &direct));
+                }
+            }
+            let ok_shape = got.shape() == expected.shape()
+                || (key == Key::EpochLoss && got.ndim() == 1 && got.len() <= expected.len());
+            if ok_shape {
+                cmp.walk_array(key, got, &expected, &bound, tolerance, anchored);
+            } else if batch_shaped(key) {
+                cmp.layout_differs(key, got, &expected, anchored);
+            } else {
                 return Err(Error::invalid(
                     format!("candidate {}", key.describe(&[])),
                     format!(
@@ -480,26 +552,26 @@ pub fn compare_as(
                     ),
                 ));
             }
-            // A different batch layout: a divergence of the whole array.
-            cmp.arrays += 1;
-            cmp.divergent += 1;
-            if cmp.first.is_none() {
-                cmp.first = Some(Divergence {
-                    key,
-                    index: Vec::new(),
-                    quantity: name(key, &[], cand.npz),
-                    expected: f64::NAN,
-                    got: f64::NAN,
-                    abs_err: f64::INFINITY,
-                    rel_err: f64::INFINITY,
-                    allowed: 0.0,
-                    anchored,
-                    shapes: Some((got.shape().to_vec(), expected.shape().to_vec())),
-                });
-            }
-            continue;
         }
-        cmp.arrays += 1;
+        cmp.anchored_steps = anchored_steps.len();
+        cmp.judged_f64 = self.as_f64;
+        Ok(cmp)
+    }
+}
+
+impl Comparison {
+    /// Compares one array element by element (`tolerance` on top of each element's
+    /// `bound`; integer arrays exactly), counting and keeping the first divergence.
+    fn walk_array(
+        &mut self,
+        key: Key,
+        got: &ArrayD<f64>,
+        expected: &ArrayD<f64>,
+        bound: &ArrayD<f64>,
+        tolerance: Tolerance,
+        anchored: bool,
+    ) {
+        self.arrays += 1;
         let exact = key.is_integer();
         // A flat walk in row-major order (the index is worked out only to name a
         // divergence): `bound` has the expected values' shape.
@@ -515,31 +587,27 @@ pub fn compare_as(
             } else {
                 abs / e.abs()
             };
-            cmp.values += 1;
-            cmp.max_abs_err = cmp.max_abs_err.max(abs);
+            self.values += 1;
+            self.max_abs_err = self.max_abs_err.max(abs);
             if rel.is_finite() {
-                cmp.max_rel_err = cmp.max_rel_err.max(rel);
+                self.max_rel_err = self.max_rel_err.max(rel);
             }
-            let allowed = if exact {
-                0.0
-            } else {
-                b + tolerance.atol + tolerance.rtol * e.abs()
-            };
+            let allowed = if exact { 0.0 } else { tolerance.allowed(e, b) };
             let ok = if exact {
                 g == e
             } else {
-                g.is_finite() && e.is_finite() && abs <= allowed
+                tolerance.accepts_with(g, e, b)
             };
             if abs > 0.0 {
-                cmp.worst_fraction = cmp.worst_fraction.max(abs / allowed);
+                self.worst_fraction = self.worst_fraction.max(abs / allowed);
             }
             if !ok {
-                cmp.divergent += 1;
-                if cmp.first.is_none() {
+                self.divergent += 1;
+                if self.first.is_none() {
                     let index = crate::oracle::unravel(at, got.shape());
-                    cmp.first = Some(Divergence {
+                    self.first = Some(Divergence {
                         key,
-                        quantity: name(key, &index, cand.npz),
+                        quantity: name(key, &index, self.npz),
                         index,
                         expected: e,
                         got: g,
@@ -553,26 +621,50 @@ pub fn compare_as(
             }
         }
     }
-    cmp.anchored_steps = anchored_steps.len();
-    cmp.judged_f64 = as_f64;
-    if cmp.values == 0 && cmp.first.is_none() {
-        let empty = cand
-            .arrays
-            .iter()
-            .find(|(_, a)| a.is_empty())
-            .map(|(k, _)| *k);
-        return Err(match empty {
-            Some(Key::EpochLoss) => {
-                Error::invalid("candidate loss", "is empty: nothing to compare")
-            }
-            Some(k) => Error::invalid(
-                format!("candidate {}", k.describe(&[])),
-                "is empty: nothing to compare",
-            ),
-            None => Error::invalid("candidate", "holds no value to compare"),
-        });
+
+    /// Counts a batch-shaped array of another shape: a different batch layout, a
+    /// divergence of the whole array.
+    fn layout_differs(
+        &mut self,
+        key: Key,
+        got: &ArrayD<f64>,
+        expected: &ArrayD<f64>,
+        anchored: bool,
+    ) {
+        self.arrays += 1;
+        self.divergent += 1;
+        if self.first.is_none() {
+            self.first = Some(Divergence {
+                key,
+                index: Vec::new(),
+                quantity: name(key, &[], self.npz),
+                expected: f64::NAN,
+                got: f64::NAN,
+                abs_err: f64::INFINITY,
+                rel_err: f64::INFINITY,
+                allowed: 0.0,
+                anchored,
+                shapes: Some((got.shape().to_vec(), expected.shape().to_vec())),
+            });
+        }
     }
-    Ok(cmp)
+}
+
+/// The error of a candidate with no value to compare, naming an empty array if any.
+fn nothing_compared(cand: &Candidate) -> Error {
+    let empty = cand
+        .arrays
+        .iter()
+        .find(|(_, a)| a.is_empty())
+        .map(|(k, _)| *k);
+    match empty {
+        Some(Key::EpochLoss) => Error::invalid("candidate loss", "is empty: nothing to compare"),
+        Some(k) => Error::invalid(
+            format!("candidate {}", k.describe(&[])),
+            "is empty: nothing to compare",
+        ),
+        None => Error::invalid("candidate", "holds no value to compare"),
+    }
 }
 
 /// `max |a − b| / max |b|` (0 when equal).

@@ -123,11 +123,7 @@ pub const RUN_EXPLANATION_WORK: u128 = 200_000_000;
 /// last partial batch dropped, compared in full; the ones that reproduce the candidate.
 /// Skipped (nothing found) for a run larger than [`RUN_EXPLANATION_WORK`].
 fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
-    let params: u128 = spec
-        .sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum();
+    let params = spec.parameter_count();
     let batch = spec.batch_size.min(spec.x.nrows()) as u128;
     if total_steps(spec) as u128 * batch * params > RUN_EXPLANATION_WORK {
         return Ok(Vec::new());
@@ -225,7 +221,7 @@ fn within(
                 if exact {
                     g == e
                 } else {
-                    g.is_finite() && (g - e).abs() <= b + slack.atol + slack.rtol * e.abs()
+                    slack.accepts_with(g, e, b)
                 }
             })
 }
@@ -494,10 +490,14 @@ fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec
             .collect()
     };
     let close = |a: &ArrayD<f64>, b: &ArrayD<f64>, rel: f64| {
+        let tolerance = Tolerance {
+            rtol: rel,
+            atol: 1e-300,
+        };
         a.shape() == b.shape()
             && a.iter()
                 .zip(b.iter())
-                .all(|(x, y)| (x - y).abs() <= rel * y.abs() + 1e-300)
+                .all(|(&x, &y)| tolerance.accepts(x, y))
     };
     let fits = |ws: &[ArrayD<f64>], rel: f64| {
         got.iter()

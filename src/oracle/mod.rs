@@ -4,7 +4,8 @@
 //! in the port's [`precision`], with re-anchored steps ([`anchor`]) and their
 //! [`rounding`] bounds, the [`drift`] of what cannot be re-anchored, the name of the
 //! mistake ([`diagnose`]), and the battery of [`conformance`] cases, each run on a
-//! port by the [`runner`].
+//! port by the [`runner`]. Which spec a candidate is compared [`against`], and the
+//! memory that comparing against its run may take, is settled first.
 //!
 //! Every recorded number has a canonical name, its [`Key`](schema::Key) (the `.npz`
 //! key; see [`schema`] for the table). [`Key::all`](schema::Key::all) lists them in
@@ -12,6 +13,7 @@
 //! update; then epoch losses; then final), which is the order compare walks to find the
 //! *first* divergence.
 
+pub mod against;
 pub mod anchor;
 pub mod candidate;
 pub mod compare;
@@ -21,6 +23,7 @@ pub mod drift;
 pub mod export;
 pub mod plan;
 pub mod precision;
+#[deprecated(note = "renamed to `oracle::against`")]
 pub mod reference;
 pub mod report;
 pub mod rounding;

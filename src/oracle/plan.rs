@@ -24,11 +24,7 @@ pub const DEFAULT_MAX_STEPS: u64 = 10_000_000;
 /// The work of recomputing `spec`'s run: every update step changes every parameter
 /// once per row of its batch, so `epochs × samples × parameters` in all.
 pub fn run_work(spec: &Spec) -> u128 {
-    let params: u128 = spec
-        .sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum();
+    let params = spec.parameter_count();
     spec.epochs as u128 * spec.x.nrows() as u128 * params
 }
 
@@ -46,11 +42,7 @@ pub const COMPARE_STEP_BYTES: u128 = 8;
 /// in parts: `(what, bytes)` for the run (loss histories of its epochs and updates),
 /// the network and data copies, and the candidate's arrays.
 pub fn compare_bytes(spec: &Spec, candidate_values: u128) -> [(&'static str, u128); 3] {
-    let params: u128 = spec
-        .sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum();
+    let params = spec.parameter_count();
     let data = (spec.x.len() + spec.y.len()) as u128;
     let history =
         spec.epochs as u128 * COMPARE_EPOCH_BYTES + total_steps(spec) as u128 * COMPARE_STEP_BYTES;

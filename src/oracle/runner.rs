@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use crate::error::{printable, short, Error, Result};
 use crate::io::spec::{Overrides, Spec};
 use crate::io::workdir::{create_file_in, empty_dir, make_dir_in, remove_entry, WorkDir};
+use crate::oracle::against::differences;
 use crate::oracle::candidate::load_candidate_from;
 use crate::oracle::compare::{CompareOptions, Comparison};
 use crate::oracle::diagnose::compare_and_diagnose;
-use crate::oracle::reference::differences;
 
 /// One case of the battery.
 #[derive(Debug, Clone, PartialEq)]

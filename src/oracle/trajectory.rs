@@ -150,15 +150,7 @@ fn trace_values(spec: &Spec, trace_steps: usize) -> u128 {
     let steps = trace_steps.min(total_steps(spec)) as u128;
     let b = spec.batch_size.min(spec.x.nrows()) as u128;
     let widths: u128 = spec.sizes.iter().map(|&s| s as u128).sum();
-    steps * (3 * b * widths + 2 * params(spec))
-}
-
-/// The parameters of `spec`'s network.
-fn params(spec: &Spec) -> u128 {
-    spec.sizes
-        .windows(2)
-        .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-        .sum()
+    steps * (3 * b * widths + 2 * spec.parameter_count())
 }
 
 /// The most bytes one number takes in the JSON an export writes: the longest shortest
@@ -185,7 +177,7 @@ pub fn trajectory_json_bytes(spec: &Spec, trace_steps: usize) -> [(&'static str,
         });
     let outs: u128 = spec.sizes[1..].iter().map(|&s| s as u128).sum();
     // A matrix row is a line: up to 64 bytes of indentation, brackets and comma.
-    let rest = n * (data + 2 * params(spec)) + 64 * (rows + 4 * outs) + (1 << 20);
+    let rest = n * (data + 2 * spec.parameter_count()) + 64 * (rows + 4 * outs) + (1 << 20);
     [
         ("the loss history", n * spec.epochs as u128),
         ("the traced steps", trace_bytes(spec, trace_steps)),
@@ -232,7 +224,7 @@ pub fn check_export(
     }
     // What compare holds when it reads the export back: every epoch's loss, the
     // initial and final parameters, the traced steps.
-    let values = spec.epochs as u128 + 2 * params(spec) + trace_values(spec, trace_steps);
+    let values = spec.epochs as u128 + 2 * spec.parameter_count() + trace_values(spec, trace_steps);
     crate::oracle::plan::check_compare(
         spec,
         values,

@@ -9,13 +9,13 @@
 
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 
+use super::catalogue::Bug;
+use super::conventions::Conventions;
 use crate::nn::activation::Activation;
 use crate::nn::dense::{Dense, DenseGrad, DenseOutput};
 use crate::nn::loss::Loss;
 use crate::nn::network::{Forward, Gradients, Network};
 use crate::nn::sgd::{Outcome, Stepper, WholeStep};
-use super::catalogue::Bug;
-use super::conventions::Conventions;
 
 /// A variant of the reference's training step: a catalogue bug, other derivative
 /// conventions at `z = 0`, or both. The default is the reference itself.

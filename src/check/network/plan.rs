@@ -189,8 +189,8 @@ impl Plan {
     pub fn work(&self, spec: &Spec, config: &crate::check::CheckConfig) -> Work {
         let sizes = &spec.sizes;
         let layers = sizes.len() - 1;
-        let layer = |k: usize| sizes[k + 1] as u128 * (sizes[k] as u128 + 1);
-        let params: u128 = (0..layers).map(layer).sum();
+        let layer = |k: usize| spec.layer_parameter_count(k);
+        let params = spec.parameter_count();
         let above = |k: usize| (k + 1..layers).map(layer).sum::<u128>();
         let outputs = sizes[layers] as u128;
         // One dual evaluation and two finite differences (four with Richardson).
@@ -237,10 +237,7 @@ impl Plan {
     pub fn memory(&self, spec: &Spec, threads: usize) -> [(&'static str, u128); 3] {
         let sizes = &spec.sizes;
         let t = threads as u128;
-        let params: u128 = sizes
-            .windows(2)
-            .map(|io| io[1] as u128 * (io[0] as u128 + 1))
-            .sum();
+        let params = spec.parameter_count();
         let b = self.batches.first().map_or(0, |r| r.len()) as u128;
         let widths: u128 = sizes.iter().map(|&s| s as u128).sum();
         let widest = sizes.iter().copied().max().unwrap_or(0) as u128;

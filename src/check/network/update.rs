@@ -32,8 +32,7 @@ pub fn update_check(
         ProbeKind::Coord(idx) => {
             let (a, b) = (p0[idx.as_slice()], p1[idx.as_slice()]);
             let want = a - lr * e.dual;
-            let tol =
-                ulp(a.abs().max(b.abs())) + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
+            let tol = ulp(a.abs().max(b.abs())) + lr * cfg.dual.allowed(e.dual, 0.0);
             (b - a, want - a, tol, idx.clone())
         }
         ProbeKind::Direction(v) => {
@@ -49,7 +48,7 @@ pub fn update_check(
                 .zip(v.iter())
                 .map(|((a, b), d)| d.abs() * ulp(a.abs().max(b.abs())))
                 .sum::<f64>()
-                + lr * (cfg.dual.atol + cfg.dual.rtol * e.dual.abs());
+                + lr * cfg.dual.allowed(e.dual, 0.0);
             (moved, -lr * e.dual, tol, vec![])
         }
     };
