@@ -330,3 +330,37 @@ fn flag_names_appear_only_in_the_cli() {
         );
     }
 }
+
+/// The README's code map ("Where the code lives") names every source file: its folder
+/// (`oracle/`) and its file name (`against.rs`), so a new file cannot go unmapped.
+#[test]
+fn the_readme_code_map_names_every_source_file() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("read README.md");
+    let section = readme
+        .split("## Where the code lives")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("a code block under \"## Where the code lives\"");
+    for f in sources() {
+        let (folder, name) = match f.rsplit_once('/') {
+            Some((folder, name)) => (Some(folder), name),
+            None => (None, f.as_str()),
+        };
+        if name == "mod.rs" {
+            continue;
+        }
+        assert!(
+            section.contains(name),
+            "README's code map does not name src/{f}"
+        );
+        if let Some(folder) = folder {
+            let last = folder.rsplit('/').next().unwrap_or(folder);
+            assert!(
+                section.contains(&format!("{last}/")),
+                "README's code map has no folder {last}/ for src/{f}"
+            );
+        }
+    }
+}

@@ -4,13 +4,13 @@
 //! step, side by side (as ripgrep keeps each flag's name, docs and parsing in one
 //! `impl Flag` block).
 //!
-//! A change is one or more hooks of [`Mistake`], each defaulting to the reference's
+//! A change is one or more hooks of `Mistake`, each defaulting to the reference's
 //! arithmetic: the loss gradient `∂L̄/∂Ŷ`, the activation derivative `act'`, a layer's
 //! `dW`, `db` or `dX`, the update's sign, or the order of update and back-propagation.
 //! [`crate::variant::step`] composes them with the pieces of [`crate::nn`].
 //!
 //! Adding a mistake: a variant of [`Bug`] (with its place in [`Bug::ALL`] and
-//! [`Bug::row`]) and one `impl Mistake` block below.
+//! `Bug::row`) and one `impl Mistake` block below.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 

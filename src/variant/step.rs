@@ -2,7 +2,7 @@
 //! update built from the public pieces of [`crate::nn`] ([`Dense::grad_z`],
 //! [`Dense::grad_w`], [`Dense::grad_b`], [`Dense::grad_x`], [`Dense::descend`], the loss
 //! derivative and the kernels), each piece replaced where the variant's mistake
-//! ([`Bug::row`]) changes it, and the derivative at `z = 0` taken under the variant's
+//! (`Bug::row`) changes it, and the derivative at `z = 0` taken under the variant's
 //! [`Conventions`]. With neither, [`backward`] and [`train_step`] are exactly
 //! [`Network::backward`] and [`Network::train_step`]. The teaching code carries no hook
 //! for any of this.
