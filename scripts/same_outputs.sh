@@ -386,7 +386,8 @@ run_case compare_default_npz_json 0 gold_default - -- compare golden/reference.n
 # compare on the NumPy port's committed outputs, and broken candidates.
 run_case compare_port_trajectory_text 0 port - -- compare numpy_port_trajectory.json
 run_case compare_port_trajectory_json 0 port - -- compare numpy_port_trajectory.json --format json
-run_case compare_port_npz_json 0 port - -- compare numpy_port_reference.npz --format json
+run_case compare_port_npz_json 0 port - -- compare numpy_port_reference.npz --model article --format json
+run_case compare_port_npz_without_model 2 port - -- compare numpy_port_reference.npz --format json
 run_case compare_port_minibatch_json 0 port - -- compare minibatch_trajectory.json --format json
 run_case compare_port_minibatch_with_model 0 port - -- compare minibatch_trajectory.json \
     --model minibatch_spec.json --rtol 1e-12 --atol 0
