@@ -172,3 +172,52 @@ pub fn train<O: Observer + ?Sized>(
     }
     Ok(epoch_losses)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Kernels;
+    use crate::nn::activation::Activation::{Identity, Relu};
+    use crate::nn::loss::Loss;
+    use crate::nn::sgd::Reference;
+    use ndarray::array;
+
+    /// The article (2-3-1, per-sample steps) has an epoch loop, and one call of it makes
+    /// whole epochs whose totals are the teaching loop's, bit for bit (the path the CLI
+    /// takes is the fast one, not a silent fallback to single steps).
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_article_runs_whole_epochs_in_the_epoch_loop() {
+        let net =
+            || Network::init(&[2, 3, 1], &[Relu, Identity], Loss::Mse, 0, 1.0).expect("article");
+        let x = array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]];
+        let y = array![[4.0], [3.0], [5.0], [5.0]];
+        let mut fast_net = net();
+        let mut fast = FastStepper::new(&fast_net, 1, Kernels::Auto, 1);
+        assert!(fast.has_epoch_loop(&fast_net, x.view(), y.view(), 1));
+        assert!(!fast.has_epoch_loop(&fast_net, x.view(), y.view(), 2));
+        let mut totals = [0.0; 3];
+        let run = fast
+            .epoch_loop(&mut fast_net, x.view(), y.view(), 0.01, &mut totals)
+            .expect("the article's epoch loop");
+        assert_eq!(run.epochs, 3);
+        assert!(run.stopped.is_none());
+        let config = TrainConfig {
+            lr: 0.01,
+            epochs: 3,
+            batch_size: 1,
+        };
+        let mut reference_net = net();
+        let reference = sgd::train(
+            &mut reference_net,
+            x.view(),
+            y.view(),
+            &config,
+            &mut Reference::default(),
+            &mut (),
+        )
+        .expect("trains");
+        assert_eq!(totals.to_vec(), reference);
+        assert_eq!(fast_net.layers[0].w, reference_net.layers[0].w);
+    }
+}
