@@ -168,3 +168,16 @@ fn divergence_names_the_epoch_and_sample() {
         (0, 1, "epoch total loss".to_string())
     );
 }
+
+/// Plain observers (nothing, and a closure of epoch losses) want neither single steps
+/// nor the network after each epoch: that is what lets `run` take the engine's epoch
+/// loop for them (results are the same bits either way; `tests/fast_path.rs`).
+#[test]
+fn plain_observers_want_no_steps_and_no_network() {
+    assert!(!().wants_steps());
+    assert!(!().wants_network());
+    let mut losses = Vec::new();
+    let closure = |_: usize, total: f64| losses.push(total);
+    assert!(!closure.wants_steps());
+    assert!(!closure.wants_network());
+}
