@@ -642,3 +642,43 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod row_tests {
+    use super::*;
+    use ndarray::array;
+
+    /// Each mistake's loss, by hand: the MSE, softmax and BCE mistakes name their loss,
+    /// the others none (they can be made with every loss).
+    #[test]
+    fn each_mistake_names_the_loss_whose_code_it_is_in() {
+        use Bug::*;
+        for bug in Bug::ALL {
+            let loss = match bug {
+                MseWithoutTwo | MseWithoutSize => Some(Loss::Mse),
+                SoftmaxNoMaxShift | SoftmaxJacobianOnFused | SoftmaxWrongAxis => {
+                    Some(Loss::SoftmaxCrossEntropy)
+                }
+                BceOnProbabilities | BceSumNotMean => Some(Loss::BinaryCrossEntropy),
+                _ => None,
+            };
+            assert_eq!(bug.loss(), loss, "{bug:?}");
+        }
+    }
+
+    /// The bias mistakes' `db` on `dZ = [[1, 2], [3, 4]]` (B = 2): the sum is `[4, 6]`;
+    /// the first row `[1, 2]`; the mean `[2, 3]`.
+    #[test]
+    fn the_bias_mistakes_have_their_hand_values() {
+        let dz = array![[1.0, 2.0], [3.0, 4.0]];
+        assert_eq!(
+            Bug::BiasNotSummed.row().db(dz.view()),
+            Some(array![1.0, 2.0])
+        );
+        assert_eq!(
+            Bug::BiasMeanNotSum.row().db(dz.view()),
+            Some(array![2.0, 3.0])
+        );
+        assert_eq!(Bug::DwTransposed.row().db(dz.view()), None);
+    }
+}
