@@ -18,6 +18,7 @@ use ndarray::{s, ArrayView2};
 use crate::engine::{epochs, record, FastStepper, Kernels};
 use crate::error::Result;
 use crate::io::spec::Spec;
+use crate::nn::dense::Dense;
 use crate::nn::network::Network;
 use crate::nn::sgd::{self, Observer, Reference, Stepper, TrainConfig};
 
@@ -110,9 +111,36 @@ pub fn evaluate(net: &Network<f64>, x: ArrayView2<f64>, y: ArrayView2<f64>) -> E
     }
 }
 
-/// The spec's initialised network: `np.random.seed(seed)`, then per layer
-/// `W = init_scale·randn(out, in)`, `b = 0`.
+/// The spec's initialised network: its `initial` parameters when it gives them, else
+/// `np.random.seed(seed)`, then per layer `W = init_scale·randn(out, in)`, `b = 0`.
 pub fn network(spec: &Spec) -> Result<Network<f64>> {
+    if let Some(initial) = &spec.initial {
+        let fits = initial.layers.len() == spec.activations.len()
+            && initial
+                .layers
+                .iter()
+                .zip(spec.sizes.windows(2))
+                .all(|((w, b), io)| w.dim() == (io[1], io[0]) && b.len() == io[1]);
+        if !fits {
+            return Err(crate::error::Error::invalid(
+                "spec.initial",
+                format!("does not fit the network's sizes {:?}", spec.sizes),
+            ));
+        }
+        return Ok(Network {
+            layers: initial
+                .layers
+                .iter()
+                .zip(&spec.activations)
+                .map(|((w, b), &activation)| Dense {
+                    w: w.clone(),
+                    b: b.clone(),
+                    activation,
+                })
+                .collect(),
+            loss: spec.loss,
+        });
+    }
     Network::init(
         &spec.sizes,
         &spec.activations,

@@ -144,6 +144,7 @@ pub fn run(cli: Cli) -> ExitCode {
 pub fn flag_for(field: &str) -> Option<&'static str> {
     Some(match field {
         "Overrides.lr" => "--lr",
+        "Overrides.seed" => "--seed",
         "Overrides.epochs" => "--epochs",
         "Overrides.batch_size" | "NetworkCheckOptions.batch_size" => "--batch-size",
         "Overrides.log_every" => "--log-every",

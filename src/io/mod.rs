@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod hashing;
+pub mod initial;
 pub mod json;
 pub mod npy;
 pub mod outdir;

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::io::data::{self, DataFile, Role, Sources};
+use crate::io::initial::Initial;
 use crate::io::json::value::{Item, Json};
 use crate::io::targets;
 use crate::io::MAX_BYTES;
@@ -31,12 +32,13 @@ use crate::nn::loss::Loss;
 use crate::nn::sgd::TrainConfig;
 
 /// The keys a spec may have.
-pub(crate) const KEYS: [&str; 13] = [
+pub(crate) const KEYS: [&str; 14] = [
     "sizes",
     "activations",
     "loss",
     "seed",
     "init_scale",
+    "initial",
     "x",
     "y",
     "x_test",
@@ -60,6 +62,9 @@ pub struct Spec {
     pub seed: u32,
     /// Initial weights are `init_scale · randn(out, in)`; finite, `> 0`.
     pub init_scale: f64,
+    /// The initial parameters, when the spec gives them (key `initial`,
+    /// [`crate::io::initial`]) instead of `seed` and `init_scale`, which are then unused.
+    pub initial: Option<Initial>,
     /// Inputs `X (N, n_0)`, `N ≥ 1`, finite.
     pub x: Array2<f64>,
     /// Targets `Y (N, n_L)`, finite, in the loss's domain (class labels are read
@@ -115,6 +120,7 @@ impl Spec {
             loss: Loss::Mse,
             seed: 0,
             init_scale: 1.0,
+            initial: None,
             x: ndarray::array![[1.0, 2.0], [2.0, 1.0], [3.0, 1.0], [1.0, 3.0]],
             y: ndarray::array![[4.0], [3.0], [5.0], [5.0]],
             test: None,
@@ -251,6 +257,24 @@ impl Spec {
             }
         };
         let init_scale = f.opt_f64("init_scale")?.unwrap_or(article.init_scale);
+        let initial = match f.get("initial") {
+            None => None,
+            Some(v) => {
+                if let Some(k) = ["seed", "init_scale"]
+                    .into_iter()
+                    .find(|k| f.get(k).is_some())
+                {
+                    return Err(Error::invalid(
+                        f.path("initial"),
+                        format!(
+                            "is given with {}: the initial parameters come from one source, either initial, or seed and init_scale; remove one",
+                            f.path(k)
+                        ),
+                    ));
+                }
+                Some(Initial::read(v, &f.path("initial"), &sizes, base)?)
+            }
+        };
         let n_out = sizes[sizes.len() - 1];
         targets::check_network(loss, &sizes, &activations, name)?;
         let labels = targets::takes_labels(loss, n_out);
@@ -339,6 +363,7 @@ impl Spec {
             loss,
             seed,
             init_scale,
+            initial,
             x,
             y,
             test,
@@ -355,6 +380,12 @@ impl Spec {
     /// Applies overrides and re-validates; errors name `Overrides.<field>`.
     pub fn with_overrides(mut self, o: &Overrides) -> Result<Spec> {
         if let Some(v) = o.seed {
+            if self.initial.is_some() {
+                return Err(Error::invalid(
+                    "Overrides.seed",
+                    "cannot be set: the spec gives its initial parameters (key initial), so no seed is drawn from",
+                ));
+            }
             self.seed = v;
         }
         if let Some(v) = o.lr {

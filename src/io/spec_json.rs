@@ -35,11 +35,17 @@ impl Spec {
         m.serialize_entry("activations", &acts)?;
         m.serialize_entry("batch_size", &self.batch_size)?;
         m.serialize_entry("epochs", &self.epochs)?;
-        m.serialize_entry("init_scale", &self.init_scale)?;
+        if let Some(initial) = &self.initial {
+            m.serialize_entry("initial", initial)?;
+        } else {
+            m.serialize_entry("init_scale", &self.init_scale)?;
+        }
         m.serialize_entry("log_every", &self.log_every)?;
         m.serialize_entry("loss", self.loss.name())?;
         m.serialize_entry("lr", &self.lr)?;
-        m.serialize_entry("seed", &self.seed)?;
+        if self.initial.is_none() {
+            m.serialize_entry("seed", &self.seed)?;
+        }
         m.serialize_entry("sizes", &self.sizes)?;
         let inputs = |m: &mut S::SerializeMap,
                       key: &str,

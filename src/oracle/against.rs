@@ -164,18 +164,70 @@ pub fn differences(model: &Spec, header: &Spec, overrides: &Overrides) -> Vec<St
         header.loss.name().into(),
         false,
     );
-    key(
-        "seed",
-        model.seed.to_string(),
-        header.seed.to_string(),
-        overrides.seed.is_some(),
-    );
-    key(
-        "init_scale",
-        model.init_scale.to_string(),
-        header.init_scale.to_string(),
-        false,
-    );
+    match (&model.initial, &header.initial) {
+        (None, None) => {
+            key(
+                "seed",
+                model.seed.to_string(),
+                header.seed.to_string(),
+                overrides.seed.is_some(),
+            );
+            key(
+                "init_scale",
+                model.init_scale.to_string(),
+                header.init_scale.to_string(),
+                false,
+            );
+        }
+        (Some(a), Some(b)) => {
+            // Shapes are the sizes' (compared above); the first value that differs.
+            let first = a
+                .layers
+                .iter()
+                .zip(&b.layers)
+                .enumerate()
+                .find_map(|(k, (a, b))| {
+                    let w = a.0.indexed_iter().find(|(i, v)| b.0.get(*i) != Some(v));
+                    let at = |(r, c): (usize, usize)| {
+                        (
+                            format!("initial.layers[{k}].W[{r}][{c}]"),
+                            a.0[[r, c]],
+                            b.0.get([r, c]).copied(),
+                        )
+                    };
+                    w.map(|(i, _)| at(i)).or_else(|| {
+                        a.1.indexed_iter()
+                            .find(|(i, v)| b.1.get(*i) != Some(v))
+                            .map(|(i, v)| {
+                                (
+                                    format!("initial.layers[{k}].b[{i}]"),
+                                    *v,
+                                    b.1.get(i).copied(),
+                                )
+                            })
+                    })
+                });
+            if let Some((name, x, y)) = first {
+                let y = y.map_or("missing".to_string(), |y| y.to_string());
+                key(&name, x.to_string(), y, false);
+            }
+        }
+        (a, b) => {
+            let source = |s: &Spec, given: bool| {
+                if given {
+                    "given".to_string()
+                } else {
+                    format!("seed {} init_scale {}", s.seed, s.init_scale)
+                }
+            };
+            key(
+                "initial",
+                source(model, a.is_some()),
+                source(header, b.is_some()),
+                false,
+            );
+        }
+    }
     key(
         "lr",
         model.lr.to_string(),

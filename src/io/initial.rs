@@ -1,0 +1,257 @@
+//! A spec's `initial` key: the network's initial parameters given instead of drawn.
+//!
+//! ```json
+//! "initial": {"layers": [{"W": [[1.76, 0.40], [0.98, 2.24], [1.87, -0.98]], "b": [0, 0, 0]},
+//!                        {"W": [[0.95, -0.15, -0.10]], "b": [0]}]}
+//! ```
+//!
+//! Per layer `k` (input side first), `W (n_{k+1}, n_k)` and `b (n_{k+1})`: the shape
+//! `train --format json` writes its `initial` and `final` networks in. Instead of inline
+//! arrays, `initial` may name an `.npz` file (`"initial": "init.npz"`, or
+//! `{"file": "init.npz"}`, relative to the spec's folder) holding `W1_init`, `b1_init`,
+//! `W2_init`, … (1-based, as `export`'s `reference.npz` names them; float64, or float32
+//! widened exactly). Every value must be finite.
+//!
+//! With `initial`, the spec has no `seed` and no `init_scale`: the parameters come
+//! from one source. A spec written back gives `initial` inline.
+
+use std::path::Path;
+
+use ndarray::{Array1, Array2};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::error::{Error, Result};
+use crate::io::json::value::{Item, Json};
+use crate::io::json::write::{Mat, Vector};
+use crate::io::npy::{self, NpyArray};
+
+/// Initial parameters given in a spec: per layer `W (out, in)` and `b (out)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Initial {
+    /// `(W, b)` of each layer, input side first.
+    pub layers: Vec<(Array2<f64>, Array1<f64>)>,
+}
+
+impl Initial {
+    /// Reads `v` (the value of `field`, e.g. `spec.initial`) for a network of layer
+    /// widths `sizes`: inline, or from the `.npz` file it names (relative to `base`).
+    pub fn read(v: &Json, field: &str, sizes: &[usize], base: &Path) -> Result<Initial> {
+        let obj = match v {
+            Json::String(file) => return Initial::from_npz(&base.join(file), field, sizes),
+            Json::Object(obj) => obj,
+            other => {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "must be an object {{\"layers\": [{{\"W\": …, \"b\": …}}, …]}} or an .npz file name, got {}",
+                        other.kind()
+                    ),
+                ))
+            }
+        };
+        match obj.as_slice() {
+            [(k, Json::String(file))] if k == "file" => {
+                return Initial::from_npz(&base.join(file), field, sizes)
+            }
+            [(k, layers)] if k == "layers" => Initial::inline(layers, field, sizes),
+            _ => Err(Error::invalid(
+                field,
+                format!(
+                    "must have exactly one key, \"layers\" (the parameters) or \"file\" (an .npz file name), got {}",
+                    obj.iter()
+                        .map(|(k, _)| format!("{k:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn inline(layers: &Json, field: &str, sizes: &[usize]) -> Result<Initial> {
+        let field = format!("{field}.layers");
+        let items = layers.items().ok_or_else(|| {
+            Error::invalid(
+                &field,
+                format!("must be an array of layers, got {}", layers.kind()),
+            )
+        })?;
+        let n = sizes.len() - 1;
+        if items.len() != n {
+            return Err(Error::invalid(
+                &field,
+                format!(
+                    "has {} layers, the network has {n} (sizes {sizes:?})",
+                    items.len()
+                ),
+            ));
+        }
+        let layers = items
+            .into_iter()
+            .enumerate()
+            .map(|(k, item)| {
+                let at = format!("{field}[{k}]");
+                let (out, inp) = (sizes[k + 1], sizes[k]);
+                let Item::Value(Json::Object(obj)) = item else {
+                    return Err(Error::invalid(
+                        &at,
+                        format!(
+                            "must be an object {{\"W\": …, \"b\": …}}, got {}",
+                            item.kind()
+                        ),
+                    ));
+                };
+                if let Some((key, _)) = obj.iter().find(|(key, _)| key != "W" && key != "b") {
+                    return Err(Error::invalid(
+                        format!("{at}.{key}"),
+                        "unknown key, expected W or b",
+                    ));
+                }
+                let get = |key: &str| {
+                    obj.iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, v)| v)
+                        .ok_or_else(|| {
+                            Error::invalid(format!("{at}.{key}"), "is required but missing")
+                        })
+                };
+                let w_field = format!("{at}.W");
+                let rows = get("W")?.items().ok_or_else(|| {
+                    Error::invalid(&w_field, "must be an array of rows (out, in)")
+                })?;
+                if rows.len() != out {
+                    return Err(Error::invalid(
+                        &w_field,
+                        format!("has {} rows, layer {k} has {out} outputs", rows.len()),
+                    ));
+                }
+                let mut w = Vec::with_capacity(out * inp);
+                for (r, row) in rows.into_iter().enumerate() {
+                    w.extend(numbers(row, &format!("{w_field}[{r}]"), inp)?);
+                }
+                let w = Array2::from_shape_vec((out, inp), w)
+                    .map_err(|e| Error::invalid(&w_field, e.to_string()))?;
+                let b = Array1::from(numbers(Item::Value(get("b")?), &format!("{at}.b"), out)?);
+                Ok((w, b))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Initial { layers })
+    }
+
+    /// The `W{k}_init`, `b{k}_init` members of an `.npz` file.
+    fn from_npz(path: &Path, field: &str, sizes: &[usize]) -> Result<Initial> {
+        let mut npz = npy::Npz::open(path).map_err(|e| {
+            Error::invalid(
+                field,
+                format!("names {}, which cannot be read: {e}", path.display()),
+            )
+        })?;
+        let mut member = |name: String, shape: &[usize]| -> Result<Vec<f64>> {
+            let what = format!("{}[{name}]", path.display());
+            if !npz.names().contains(&name) {
+                return Err(Error::invalid(
+                    field,
+                    format!("{} has no member {name} (the initial parameters are W1_init, b1_init, W2_init, … as export names them)", path.display()),
+                ));
+            }
+            let a = match npz.read(&name, crate::io::MAX_BYTES)? {
+                NpyArray::I64(_) => {
+                    return Err(Error::invalid(
+                        &what,
+                        "has dtype \"<i8\", expected float64 (\"<f8\") or float32 (\"<f4\")",
+                    ))
+                }
+                a => a.into_f64(),
+            };
+            if a.shape() != shape {
+                return Err(Error::invalid(
+                    &what,
+                    format!("has shape {:?}, expected {shape:?}", a.shape()),
+                ));
+            }
+            if let Some((i, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::invalid(
+                    &what,
+                    format!("must be finite, got {v} at flat index {i}"),
+                ));
+            }
+            Ok(a.iter().copied().collect())
+        };
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(k, io)| {
+                let w = member(format!("W{}_init", k + 1), &[io[1], io[0]])?;
+                let b = member(format!("b{}_init", k + 1), &[io[1]])?;
+                Ok((
+                    Array2::from_shape_vec((io[1], io[0]), w)
+                        .map_err(|e| Error::invalid(field, e.to_string()))?,
+                    Array1::from(b),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Initial { layers })
+    }
+}
+
+/// `n` finite numbers.
+fn numbers(v: Item<'_>, field: &str, n: usize) -> Result<Vec<f64>> {
+    let items = match v {
+        Item::Value(j) => j.items(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!("must be an array of {n} numbers, got {}", v.kind()),
+        )
+    })?;
+    if items.len() != n {
+        return Err(Error::invalid(
+            field,
+            format!("has {} values, expected {n}", items.len()),
+        ));
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| match x.as_f64() {
+            Some(x) if x.is_finite() => Ok(x),
+            Some(x) => Err(Error::invalid(
+                format!("{field}[{i}]"),
+                format!("must be finite, got {x}"),
+            )),
+            None => Err(Error::invalid(
+                format!("{field}[{i}]"),
+                format!("must be a number, got {}", x.kind()),
+            )),
+        })
+        .collect()
+}
+
+/// `{"layers": [{"W": …, "b": …}, …]}`, as `train --format json` writes a network.
+impl Serialize for Initial {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        struct Layers<'a>(&'a [(Array2<f64>, Array1<f64>)]);
+        struct Layer<'a>(&'a (Array2<f64>, Array1<f64>));
+        impl Serialize for Layers<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.len()))?;
+                for l in self.0 {
+                    seq.serialize_element(&Layer(l))?;
+                }
+                seq.end()
+            }
+        }
+        impl Serialize for Layer<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(2))?;
+                m.serialize_entry("W", &Mat(self.0 .0.view()))?;
+                m.serialize_entry("b", &Vector(self.0 .1.view()))?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("layers", &Layers(&self.layers))?;
+        m.end()
+    }
+}
