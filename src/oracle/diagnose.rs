@@ -7,6 +7,9 @@
 //!   partial batch dropped (`DataLoader(drop_last=True)`), or batches not in data order;
 //! * **initialisation** — its initial weights are the reference's transposed
 //!   (`randn(in, out).T`), or those of another seed or scale (a **spec** difference);
+//!   or they match no known slip while the whole run re-run from them is right (or,
+//!   for a large run, every traced step from the port's own parameters is): only the
+//!   start differs, `generator` (or `initial-not-read` when the spec gives `initial`);
 //! * **precision** — its differences are exactly float32 rounding;
 //! * **bug** / **convention** — its first wrong step, recomputed from its own
 //!   parameters, is what a catalogue bug or another derivative convention at `z = 0`
@@ -18,15 +21,17 @@
 use ndarray::ArrayD;
 
 use crate::error::Result;
+use crate::io::initial::Initial;
 use crate::io::spec::Spec;
 use crate::nn::activation::Activation;
 use crate::oracle::anchor::{batch_of, state_before, step_from};
 use crate::oracle::candidate::Candidate;
 use crate::oracle::compare::{compare, compare_as, CompareOptions, Comparison, Diagnosis, Kind};
+use crate::oracle::plan::total_steps;
 use crate::oracle::precision::Precision;
 use crate::oracle::rounding::step_bounds;
 use crate::oracle::schema::{Key, Param, Snapshot, StepArray};
-use crate::oracle::trajectory::{total_steps, StepRecord};
+use crate::oracle::trajectory::StepRecord;
 use crate::rng::RandomState;
 use crate::tolerance::Tolerance;
 use crate::variant::{Bug, Conventions, Variant};
@@ -507,13 +512,24 @@ fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec
     };
     let tol = 2.0 * u32_;
     let mut out = Vec::new();
-    let reference = draw(spec.seed, false);
-    if precision == Precision::F64 && fits(&reference, u32_) {
+    let reference: Vec<ArrayD<f64>> = match &spec.initial {
+        Some(initial) => initial
+            .layers
+            .iter()
+            .map(|(w, _)| w.clone().into_dyn())
+            .collect(),
+        None => draw(spec.seed, false),
+    };
+    if precision == Precision::F64 && fits(&reference, u32_) && !fits(&reference, 0.0) {
         out.push(found(
             Kind::Precision,
             "float32",
             "the initial weights are the reference's rounded to float32: the port computes in float32; compare it as a float32 port",
         ));
+        return Ok(out);
+    }
+    if spec.initial.is_some() {
+        out.extend(own_start(spec, cand, cmp)?);
         return Ok(out);
     }
     if fits(&draw(spec.seed, true), tol) {
@@ -568,5 +584,83 @@ fn initialisation(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec
             }
         }
     }
+    if out.is_empty() {
+        out.extend(own_start(spec, cand, cmp)?);
+    }
     Ok(out)
+}
+
+/// Initial parameters that no known slip explains, with the training from them right:
+/// the whole run re-run from the candidate's own initial parameters reproduces it (tried
+/// for runs up to [`RUN_EXPLANATION_WORK`]), or every traced step recomputed from its
+/// own parameters does. Then only the start differs: the seeded generator (named
+/// `generator`), or, for a spec that gives `initial`, the port did not read it.
+fn own_start(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Option<Diagnosis>> {
+    let Some(own) = state_before(cand, spec, 0) else {
+        return Ok(None);
+    };
+    let from_own = Spec {
+        initial: Some(Initial {
+            layers: own.layers.into_iter().map(|l| (l.w, l.b)).collect(),
+        }),
+        ..spec.clone()
+    };
+    let batch = spec.batch_size.min(spec.x.nrows()) as u128;
+    let work = total_steps(spec) as u128 * batch * spec.parameter_count();
+    let whole_run = work <= RUN_EXPLANATION_WORK && {
+        let opts = CompareOptions {
+            precision: cmp.replay_precision(),
+            slack: Some(cmp.tolerance),
+            conventions: Some(cmp.conventions),
+        };
+        compare(&from_own, cand, &opts).is_ok_and(|c| c.passed())
+    };
+    let verified = if whole_run {
+        Some("the whole run re-run from them reproduces every value it holds")
+    } else {
+        // The run drifts differently from another start (a float32 run near divergence
+        // may leave the bounds): each traced step is judged from where the port was.
+        let variant = Variant {
+            bug: None,
+            conventions: cmp.conventions,
+        };
+        let traced = cand.last_step().map_or(0, |last| last + 1);
+        let right = (0..traced).all(|t| {
+            if !cand.arrays.keys().any(|k| k.step() == Some(t)) {
+                return true;
+            }
+            let Some(before) = state_before(cand, spec, t) else {
+                return false;
+            };
+            let rec = step_from(spec, variant, &before, t);
+            step_matches(
+                cand,
+                &rec,
+                &Bounds::of(spec, &variant, &before, &rec, cmp),
+                cmp,
+            )
+        });
+        (traced > 0 && right)
+            .then_some("every traced step recomputed from the port's own parameters is right")
+    };
+    let Some(how) = verified else {
+        return Ok(None);
+    };
+    Ok(Some(if spec.initial.is_some() {
+        found(
+            Kind::Initialisation,
+            "initial-not-read",
+            format!(
+                "only the initial parameters differ: they are not the spec's initial ones, and training is verified from the port's own initial parameters ({how}); read the spec's initial key"
+            ),
+        )
+    } else {
+        found(
+            Kind::Initialisation,
+            "generator",
+            format!(
+                "only the initial parameters differ: training is verified from the port's own initial parameters ({how}); run with --init given, or fix the generator (docs/generator.md: seeding, 53-bit doubles, the order of the Box–Muller pair, the value cached across layers)"
+            ),
+        )
+    }))
 }
