@@ -10,9 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::cli::{write_stdout, ConventionArgs};
 use crate::error::{Error, Result};
 use crate::oracle::compare::CompareOptions;
-use crate::oracle::conformance::{
-    export_cases, scorecard_json, scorecard_junit, scorecard_text, select, Port, Runner,
-};
+use crate::oracle::conformance::{export_cases, select, Init, Port, Runner, Scorecard};
 use crate::oracle::precision::Precision;
 use crate::variant::Conventions;
 
@@ -34,6 +32,15 @@ pub enum Output {
     Json,
     /// A reference.npz-style archive.
     Npz,
+}
+
+/// How the cases give the initial parameters (`--init`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    /// `seed` and `init_scale`: the port draws them with NumPy's legacy generator.
+    Seeded,
+    /// `initial`: the parameters themselves, so a port needs no generator.
+    Given,
 }
 
 /// Arguments of `conformance`.
@@ -73,12 +80,25 @@ pub struct ConformanceArgs {
     /// Scorecard format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: ScoreFormat,
+    /// How each case's spec gives the initial parameters: `seeded` (seed and
+    /// init_scale: the test of the port's generator) or `given` (key initial: the
+    /// parameters themselves, for a port in any language).
+    #[arg(long, value_enum, default_value = "seeded")]
+    pub init: InitArg,
 }
 
 /// Runs `conformance`: exit 0 every case passes, 1 some fail, 2 bad usage or a port
 /// that cannot run at all.
 pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
-    let cases = select(&args.cases).map_err(|e| e.rename_field(|_| Some("--case".into())))?;
+    let init = match args.init {
+        InitArg::Seeded => Init::Seeded,
+        InitArg::Given => Init::Given,
+    };
+    let cases = select(&args.cases)
+        .map_err(|e| e.rename_field(|_| Some("--case".into())))?
+        .into_iter()
+        .map(|c| c.with_init(init))
+        .collect::<Result<Vec<_>>>()?;
     if args.list {
         let width = cases.iter().map(|c| c.name.len()).max().unwrap_or(0);
         let text: String = cases
@@ -151,10 +171,15 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
             ),
         ));
     }
+    let card = Scorecard {
+        command,
+        init,
+        results: &results,
+    };
     let text = match args.format {
-        ScoreFormat::Text => scorecard_text(command, &results),
-        ScoreFormat::Json => format!("{}\n", scorecard_json(&results)),
-        ScoreFormat::Junit => scorecard_junit(&results),
+        ScoreFormat::Text => card.text(),
+        ScoreFormat::Json => format!("{}\n", card.json()),
+        ScoreFormat::Junit => card.junit(),
     };
     write_stdout(&text)?;
     Ok(if results.iter().all(|r| r.passed) {

@@ -200,6 +200,52 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
+/// How each case's spec gives the network's initial parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Init {
+    /// `seed` and `init_scale`: the port draws them with NumPy's legacy generator
+    /// (the test of its generator; docs/generator.md).
+    #[default]
+    Seeded,
+    /// `initial`: the parameters themselves, drawn by the reference, so that a port in
+    /// any language needs no generator.
+    Given,
+}
+
+impl Init {
+    /// `seeded` or `given`, as `--init` and the scorecards spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::Seeded => "seeded",
+            Init::Given => "given",
+        }
+    }
+}
+
+impl Case {
+    /// The case with its spec giving its initial parameters as `init` says: under
+    /// [`Init::Given`], `initial` holds the parameters that `seed` and `init_scale` draw
+    /// (the same run, so the same expected trajectory).
+    pub fn with_init(mut self, init: Init) -> Result<Case> {
+        if init == Init::Given && self.spec.initial.is_none() {
+            let net = crate::run::network(&self.spec)?;
+            self.spec.initial = Some(crate::io::initial::Initial {
+                layers: net.layers.into_iter().map(|l| (l.w, l.b)).collect(),
+            });
+        }
+        Ok(self)
+    }
+}
+
+/// [`select`], each case's spec giving its initial parameters as `init` says
+/// ([`Case::with_init`]).
+pub fn select_with(names: &[String], init: Init) -> Result<Vec<Case>> {
+    select(names)?
+        .into_iter()
+        .map(|c| c.with_init(init))
+        .collect()
+}
+
 /// The cases named in `names` (all when empty); an unknown name is an error.
 pub fn select(names: &[String]) -> Result<Vec<Case>> {
     let all = cases();
@@ -220,8 +266,57 @@ pub fn select(names: &[String]) -> Result<Vec<Case>> {
         .collect()
 }
 
+/// A battery's results with how it ran, written as text, JSON or JUnit XML.
+#[derive(Debug, Clone, Copy)]
+pub struct Scorecard<'a> {
+    /// The port's command template.
+    pub command: &'a str,
+    /// How the cases gave their initial parameters.
+    pub init: Init,
+    /// The results, in the order the cases ran.
+    pub results: &'a [CaseResult],
+}
+
+impl Scorecard<'_> {
+    /// [`scorecard_text`], its first line saying how the cases were initialised.
+    pub fn text(&self) -> String {
+        scorecard_text(
+            &format!(
+                "{} (initial parameters: {})",
+                self.command,
+                self.init.name()
+            ),
+            self.results,
+        )
+    }
+
+    /// [`scorecard_json`] with `"init": "seeded"|"given"`.
+    pub fn json(&self) -> Value {
+        let mut v = scorecard_json(self.results);
+        v["init"] = json!(self.init.name());
+        v
+    }
+
+    /// [`scorecard_junit`], the suite's properties saying how the cases were initialised.
+    pub fn junit(&self) -> String {
+        let xml = scorecard_junit(self.results);
+        let property = format!(
+            "  <properties>\n    <property name=\"init\" value=\"{}\"/>\n  </properties>\n",
+            self.init.name()
+        );
+        match xml
+            .find(">\n  <testcase")
+            .or_else(|| xml.find(">\n</testsuite>"))
+        {
+            Some(i) => format!("{}{property}{}", &xml[..i + 2], &xml[i + 2..]),
+            None => xml,
+        }
+    }
+}
+
 /// The scorecard as JSON: `{"passed", "failed", "cases": [{"name", "purpose",
-/// "passed", "first_divergence", "diagnosis", "problem", "seconds"}]}`.
+/// "passed", "first_divergence", "diagnosis", "problem", "seconds"}]}` (a seeded run's;
+/// [`Scorecard::json`] adds `"init"`).
 pub fn scorecard_json(results: &[CaseResult]) -> Value {
     let passed = results.iter().filter(|r| r.passed).count();
     json!({
