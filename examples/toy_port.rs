@@ -8,7 +8,8 @@
 //!
 //! It reads a spec as `conformance` writes it (every key, `x`/`y` inline), trains it and
 //! writes a `trajectory.json` (schema version 1) with the first `N` steps (default 8)
-//! traced in full. Only the initial draws come from the crate
+//! traced in full. The initial parameters are the spec's `initial` when it gives them;
+//! otherwise, only the initial draws come from the crate
 //! ([`backprop_oracle::rng::RandomState`], NumPy's legacy generator); the forward pass,
 //! the loss (MSE, softmax or binary cross-entropy), the backward pass and the update
 //! are written here with plain loops over
@@ -20,6 +21,8 @@
 //! here independently of the crate's bug catalogue: `stale-weights` (layer k−1
 //! back-propagates through the updated W_k), `mse-without-2`, `bias-grad-mean`,
 //! `init-transposed` (randn(in, out).T), `drop-last-batch`, `wrong-seed` (seed + 1),
+//! `bad-generator` (the Box–Muller pair in the textbook order; a spec's `initial`, when
+//! given, is read and this slip then changes nothing),
 //! `lr-typo` (1.5 lr), `relu-half` (relu'(0) = 0.5), `leaky-one` (leaky_relu'(0) = 1),
 //! `ce-sum-not-mean` (the softmax cross-entropy's batch gradient not divided by B),
 //! `softmax-wrong-axis` (the softmax normalised over the batch);
@@ -37,7 +40,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const MISTAKES: &str = "stale-weights mse-without-2 bias-grad-mean init-transposed \
-    drop-last-batch wrong-seed lr-typo relu-half leaky-one ce-sum-not-mean softmax-wrong-axis \
+    drop-last-batch wrong-seed bad-generator lr-typo relu-half leaky-one ce-sum-not-mean softmax-wrong-axis \
     nan crash garbage sleep";
 
 /// The scalar the port computes in: `f32` or `f64`.
@@ -159,10 +162,42 @@ struct Spec {
     lr: f64,
     epochs: usize,
     batch_size: usize,
+    /// Absent when the spec gives `initial`.
+    #[serde(default)]
     seed: u32,
+    #[serde(default)]
     init_scale: f64,
+    /// The initial parameters, when given (`conformance --init given`).
+    initial: Option<Initial>,
     x: Vec<Vec<f64>>,
     y: Targets,
+}
+
+/// `{"layers": [{"W": [[…]], "b": […]}, …]}`.
+#[derive(Deserialize)]
+struct Initial {
+    layers: Vec<InitialLayer>,
+}
+
+#[derive(Deserialize)]
+struct InitialLayer {
+    #[serde(rename = "W")]
+    w: Vec<Vec<f64>>,
+    b: Vec<f64>,
+}
+
+/// The initial draws: NumPy's legacy `randn` stream (the cached normal carried from one
+/// layer's draw to the next), `count` values. Under `bad-generator` the stream's
+/// Box–Muller pairs come in the textbook order: NumPy's legacy `gauss` returns `f·x2`
+/// and caches `f·x1`; this slip returns `f·x1` first, so each pair is swapped.
+fn normals(rng: &mut RandomState, count: usize, swapped: bool) -> Vec<f64> {
+    if !swapped {
+        return rng.randn(1, count).iter().copied().collect();
+    }
+    let mut v: Vec<f64> = rng.randn(1, count + count % 2).iter().copied().collect();
+    v.chunks_mut(2).for_each(|p| p.swap(0, 1));
+    v.truncate(count);
+    v
 }
 
 /// `y`: flat for a one-output net, else one row per sample.
@@ -297,16 +332,21 @@ struct Run {
 
 fn train<T: Float>(spec: &Spec, trace: usize, mistake: &str) -> Run {
     let is = |m: &str| mistake == m;
-    // np.random.seed(seed), then W = init_scale * randn(out, in) per layer, b = 0.
+    // The spec's `initial` when it gives one; else np.random.seed(seed), then
+    // W = init_scale * randn(out, in) per layer (one stream of normals), b = 0.
     let mut rng = RandomState::new(spec.seed.wrapping_add(u32::from(is("wrong-seed"))));
     let mut net: Net<T> = spec
         .sizes
         .windows(2)
-        .map(|io| {
+        .enumerate()
+        .map(|(k, io)| {
             let (inp, out, t) = (io[0], io[1], is("init-transposed"));
-            let (r, c) = if t { (inp, out) } else { (out, inp) };
-            let drawn: Vec<f64> = rng
-                .randn(r, c)
+            if let Some(given) = &spec.initial {
+                let l = &given.layers[k];
+                let w = Mat::new(out, inp, l.w.concat().into_iter().map(T::of).collect());
+                return (w, l.b.iter().map(|&v| T::of(v)).collect());
+            }
+            let drawn: Vec<f64> = normals(&mut rng, inp * out, is("bad-generator"))
                 .iter()
                 .map(|v| spec.init_scale * v)
                 .collect();
