@@ -3,7 +3,7 @@
 (`np.random.seed(s)`, MT19937 + polar Box-Muller) for seeds 0, 1 and 4294967295, at each
 of its three layers, for port authors and for `backprop-oracle rng`'s tests.
 
-  raw      2000 tempered 32-bit MT19937 words (past three "twists" of 624 words):
+  raw      2000 tempered 32-bit MT19937 words (four "twists" of 624 words):
            np.random.MT19937()._legacy_seeding(s); .random_raw(2000), checked equal to
            np.random.RandomState(s).randint(0, 2**32, size=2000, dtype=np.uint32)
            (NumPy's full-range uint32 path returns each word unchanged).
