@@ -14,7 +14,8 @@
 //!
 //! Bit-exactness relies on `ln` being the platform's `log` (Rust's `f64::ln` calls the
 //! system libm, as NumPy does); on glibc this is the same function NumPy calls.
-//! `tests/rng_numpy.rs` compares the f64 bits against a NumPy-made fixture.
+//! `tests/rng_numpy.rs` compares the f64 bits against a NumPy-made fixture. Port authors:
+//! `docs/generator.md` spells the algorithm out, and `backprop-oracle rng` prints the draws.
 
 use ndarray::Array2;
 

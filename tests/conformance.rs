@@ -132,7 +132,8 @@ fn run_port(s: &Scratch, flags: &str, cases: &[&str], extra: &[&str]) -> Output 
     conformance(s, &args)
 }
 
-/// Asserts `expected` exit code and an empty stderr; returns stdout.
+/// Asserts `expected` exit code and a stderr of progress lines only ([`progress`]);
+/// returns stdout.
 fn exit_with(o: &Output, expected: i32) -> String {
     let out = stdout(o);
     assert_eq!(
@@ -141,8 +142,47 @@ fn exit_with(o: &Output, expected: i32) -> String {
         "exit code; stdout: {out}; stderr: {}",
         stderr(o)
     );
-    assert!(o.stderr.is_empty(), "stderr not empty: {}", stderr(o));
+    progress(o);
     out
+}
+
+/// The progress lines a run wrote to stderr (not a terminal here), one per finished case
+/// in order, `[i/n] NAME: pass (S.S s)` or `[i/n] NAME: fail (S.S s)[: WHY]`, and nothing
+/// else: returns each case's name and whether it passed.
+fn progress(o: &Output) -> Vec<(String, bool)> {
+    let err = stderr(o);
+    let lines: Vec<&str> = err.lines().collect();
+    let mut cases = Vec::new();
+    for (k, line) in lines.iter().enumerate() {
+        let bad = || format!("progress line {k}: {line:?} in:\n{err}");
+        assert!(!line.chars().any(char::is_control), "{}", bad());
+        let rest = line
+            .strip_prefix(&format!("[{}/{}] ", k + 1, lines.len()))
+            .unwrap_or_else(|| panic!("{}", bad()));
+        let (name, rest) = rest.split_once(": ").unwrap_or_else(|| panic!("{}", bad()));
+        let (verdict, rest) = rest.split_once(" (").unwrap_or_else(|| panic!("{}", bad()));
+        let (secs, why) = rest
+            .split_once(" s)")
+            .unwrap_or_else(|| panic!("{}", bad()));
+        assert!(
+            secs.parse::<f64>().is_ok_and(|t| t >= 0.0)
+                && secs.split_once('.').is_some_and(|(_, d)| d.len() == 1),
+            "{}",
+            bad()
+        );
+        let passed = match verdict {
+            "pass" => true,
+            "fail" => false,
+            _ => panic!("{}", bad()),
+        };
+        assert!(
+            why.is_empty() || (!passed && why.starts_with(": ")),
+            "{}",
+            bad()
+        );
+        cases.push((name.to_string(), passed));
+    }
+    cases
 }
 
 /// Case `name`'s lines in a text scorecard: its `PASS`/`FAIL` line, then its indented
@@ -272,7 +312,12 @@ fn correct_port_passes_selected_cases_in_f64() {
 #[test]
 fn correct_port_passes_the_whole_battery_in_f32() {
     let s = Scratch::new("f32");
-    let out = exit_with(&run_port(&s, "--dtype f32", &[], &[]), 0);
+    let o = run_port(&s, "--dtype f32", &[], &[]);
+    let out = exit_with(&o, 0);
+    let lines = progress(&o);
+    let names: Vec<&str> = lines.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, CASES, "one progress line per case, in order");
+    assert!(lines.iter().all(|(_, passed)| *passed), "{lines:?}");
     for c in CASES {
         let block = case_block(&out, c);
         assert!(
@@ -281,6 +326,49 @@ fn correct_port_passes_the_whole_battery_in_f32() {
         );
     }
     assert!(out.ends_with("25 of 25 cases passed\n"), "{out}");
+}
+
+/// With stderr not a terminal (a CI log), every finished case is one line on stderr,
+/// `[i/n] NAME: pass (S.S s)` or `… fail (S.S s): WHY` with the scorecard's reasons,
+/// whatever the scorecard's format; stdout holds the scorecard alone.
+#[test]
+fn stderr_gets_one_progress_line_per_finished_case_when_not_a_terminal() {
+    let s = Scratch::new("progress");
+    let cases = ["identity", "full_batch", "tanh"];
+    for format in ["text", "json", "junit"] {
+        let o = run_port(
+            &s,
+            "--mistake bias-grad-mean",
+            &cases,
+            &["--format", format],
+        );
+        let out = exit_with(&o, 1);
+        let lines = progress(&o);
+        let want = [
+            ("identity".to_string(), true),
+            ("full_batch".to_string(), false),
+            ("tanh".to_string(), true),
+        ];
+        assert_eq!(lines, want, "{format}: {}", stderr(&o));
+        let err = stderr(&o);
+        let fail = err.lines().nth(1).expect("a second line");
+        assert!(
+            fail.starts_with("[2/3] full_batch: fail (")
+                && fail.contains("): first divergence: ")
+                && fail.contains("; diagnosis: bug bias-grad-mean"),
+            "{format}: {fail}"
+        );
+        assert!(
+            !out.contains("[1/3]"),
+            "{format}: progress on stdout: {out}"
+        );
+        if format == "text" {
+            for (name, passed) in &lines {
+                let verdict = if *passed { "PASS" } else { "FAIL" };
+                assert!(case_block(&out, name)[0].starts_with(verdict), "{out}");
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

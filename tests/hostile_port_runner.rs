@@ -323,7 +323,10 @@ fn a_work_folder_swapped_for_a_link_to_a_user_folder_is_never_written_into() {
         o.status,
         text(&o.stderr)
     );
-    assert!(text(&o.stderr).lines().count() <= 1, "{}", text(&o.stderr));
+    // At most one error line beside the progress lines of the cases that finished.
+    let err = text(&o.stderr);
+    let errors = err.lines().filter(|l| !l.starts_with('[')).count();
+    assert!(errors <= 1, "{err}");
     assert_eq!(entries(&victim), ["thesis.txt"]);
     for e in entries(&r.tmp()) {
         let p = r.tmp().join(&e);
@@ -707,6 +710,14 @@ fn text_and_json_scorecards_hold_no_raw_control_characters() {
     let out = exit_with(&o, 1);
     assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
     assert!(out.contains("x\\u001b[31mred"), "{out}");
+    // The progress line on stderr (not a terminal) carries the port's words, escaped.
+    let err = text(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err:?}");
+    assert!(!err.trim_end().chars().any(char::is_control), "{err:?}");
+    assert!(
+        err.starts_with("[1/1] identity: fail (") && err.contains("exited 4: x\\u001b[31mred"),
+        "{err}"
+    );
     let o = r.conformance(&port, &["--case", "identity", "--format", "json"]);
     let out = exit_with(&o, 1);
     assert!(!out.trim_end().chars().any(char::is_control), "{out:?}");

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 
-use crate::cli::{write_stdout, ConventionArgs};
+use crate::cli::{eprint_line, write_stdout, ConventionArgs};
 use crate::error::{Error, Result};
 use crate::oracle::compare::CompareOptions;
-use crate::oracle::conformance::{export_cases, select, Init, Port, Runner, Scorecard};
+use crate::oracle::conformance::{export_cases, select, CaseResult, Init, Port, Runner, Scorecard};
 use crate::oracle::precision::Precision;
 use crate::variant::Conventions;
 
@@ -145,13 +145,26 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
     };
     let port = Port::new(command, args.timeout, output)?;
     let runner = Runner::new()?;
-    let show = std::io::stderr().is_terminal() && args.format == ScoreFormat::Text;
-    let mut results = Vec::with_capacity(cases.len());
+    // Progress on stderr: on a terminal, a bar (text scorecards only); elsewhere (a CI
+    // log, a file), one line per finished case, whatever the scorecard's format.
+    let terminal = std::io::stderr().is_terminal();
+    let show = terminal && args.format == ScoreFormat::Text;
+    let mut results: Vec<CaseResult> = Vec::with_capacity(cases.len());
+    // Lines held back while no case's port has started: a command that cannot start at
+    // all is one error line, not a line per case and then the error.
+    let mut held: Vec<String> = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         if show {
             eprint!("\r\x1b[Kcase {}/{}: {} …", i + 1, cases.len(), case.name);
         }
-        results.push(runner.run(case, &port, &opts)?);
+        let result = runner.run(case, &port, &opts)?;
+        if !terminal {
+            held.push(progress_line(i + 1, cases.len(), &result));
+            if result.started || results.iter().any(|r| r.started) {
+                held.drain(..).for_each(|line| eprint_line(&line));
+            }
+        }
+        results.push(result);
     }
     if show {
         eprint!("\r\x1b[K");
@@ -187,4 +200,37 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One finished case, as the progress line written to stderr when it is not a terminal:
+/// `[3/25] relu_at_zero: pass (0.4 s)`, or `… fail (0.4 s): WHY` where `WHY` is what the
+/// scorecard says below a failed case (the problem, the first divergence, the diagnoses),
+/// joined by `; `. Printed through [`eprint_line`]: one line, control characters escaped.
+fn progress_line(index: usize, total: usize, r: &CaseResult) -> String {
+    let verdict = if r.passed { "pass" } else { "fail" };
+    let mut line = format!(
+        "[{index}/{total}] {}: {verdict} ({:.1} s)",
+        r.name, r.seconds
+    );
+    if !r.passed {
+        let text = r
+            .comparison
+            .as_ref()
+            .map(|c| c.to_text())
+            .unwrap_or_default();
+        let why: Vec<&str> = r
+            .problem
+            .as_deref()
+            .into_iter()
+            .chain(
+                text.lines()
+                    .filter(|l| l.starts_with("first divergence") || l.starts_with("diagnosis")),
+            )
+            .collect();
+        if !why.is_empty() {
+            line.push_str(": ");
+            line.push_str(&why.join("; "));
+        }
+    }
+    line
 }

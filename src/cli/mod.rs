@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod export;
 pub mod gradient_check;
 pub mod plot;
+pub mod rng;
 pub mod train;
 
 /// A vectorized reference neural network with a proven backward pass.
@@ -45,6 +46,9 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Run a port on the whole battery of cases and print a scorecard.
     Conformance(conformance::ConformanceArgs),
+    /// Print the generator's first draws for a seed (normals, uniforms or raw 32-bit
+    /// words), for a port author to diff against (docs/generator.md).
+    Rng(rng::RngArgs),
 }
 
 /// The model spec and the flags that override its keys (shared by every subcommand).
@@ -127,6 +131,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Export(args) => export::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Conformance(args) => conformance::run(&args),
+        Command::Rng(args) => rng::run(&args),
     };
     match result {
         Ok(code) => code,
