@@ -702,8 +702,19 @@ fn junit_scorecard_is_well_formed_with_one_testcase_per_case() {
         .map(|(_, _, a)| attr(a, "name").expect("a testcase name"))
         .collect();
     assert_eq!(cases, ["identity", "full_batch"], "{out}");
-    assert_eq!(el.len(), 4, "testsuite, two testcases, one failure: {out}");
-    let (depth, name, attrs) = &el[3];
+    assert_eq!(
+        el.len(),
+        6,
+        "testsuite, its properties (one: init), two testcases, one failure: {out}"
+    );
+    let (depth, name, attrs) = &el[2];
+    assert_eq!((*depth, name.as_str()), (2, "property"), "{out}");
+    assert_eq!(
+        (attr(attrs, "name"), attr(attrs, "value")),
+        (Some("init"), Some("seeded")),
+        "{out}"
+    );
+    let (depth, name, attrs) = &el[5];
     assert_eq!((*depth, name.as_str()), (2, "failure"), "{out}");
     assert!(
         attr(attrs, "message").is_some_and(|m| m.contains("bug bias-grad-mean")),
@@ -974,4 +985,105 @@ fn export_cases_refusal_names_the_flag_and_no_missing_option() {
         err.contains("name a folder that does not exist yet"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Initial parameters given (`--init given`) and a wrong generator (issue 22)
+// ---------------------------------------------------------------------------------------
+
+/// `--init given`: each case's spec holds `initial` (no seed, no init_scale), a correct
+/// port passes reading it, and every scorecard format says which mode ran.
+#[test]
+fn init_given_passes_and_the_scorecard_says_so() {
+    let s = Scratch::new("init_given");
+    let cases = ["article", "deep", "softmax_cross_entropy"];
+    let out = exit_with(&run_port(&s, "", &cases, &["--init", "given"]), 0);
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|l| l.ends_with("(initial parameters: given)")),
+        "{out}"
+    );
+    assert!(out.ends_with("3 of 3 cases passed\n"), "{out}");
+    let seeded = exit_with(&run_port(&s, "", &["article"], &[]), 0);
+    assert!(
+        seeded
+            .lines()
+            .next()
+            .is_some_and(|l| l.ends_with("(initial parameters: seeded)")),
+        "{seeded}"
+    );
+    let json: Value = serde_json::from_str(&exit_with(
+        &run_port(
+            &s,
+            "",
+            &["article"],
+            &["--init", "given", "--format", "json"],
+        ),
+        0,
+    ))
+    .expect("JSON scorecard");
+    assert_eq!(json["init"], "given");
+    let xml = exit_with(&run_port(&s, "", &["article"], &["--format", "junit"]), 0);
+    assert!(
+        xml.contains("<property name=\"init\" value=\"seeded\"/>"),
+        "{xml}"
+    );
+
+    // --export-cases writes the same specs.
+    let d = s.path("cases");
+    exit_with(
+        &conformance(
+            &s,
+            &[
+                "--export-cases",
+                d.to_str().expect("UTF-8"),
+                "--case",
+                "article",
+                "--init",
+                "given",
+            ],
+        ),
+        0,
+    );
+    let spec = read_json(&d.join("article/spec.json"));
+    assert!(
+        spec.get("seed").is_none() && spec.get("init_scale").is_none(),
+        "{spec}"
+    );
+    // NumPy's draw for the article (tests/fixtures/parity/article.json, scripts/gen_parity.py).
+    let numpy = common::fixture_json("parity/article.json");
+    assert_eq!(spec["initial"], numpy["initial"]);
+}
+
+/// A port whose generator is wrong (the Box–Muller pair in the textbook order) and whose
+/// training is right: every case of the battery fails at the first initial weight and is
+/// diagnosed `initialisation generator`, in float64 and float32; under `--init given`
+/// the same port passes every case.
+#[test]
+fn a_wrong_generator_is_named_on_every_case_and_passes_given() {
+    let s = Scratch::new("generator");
+    for dtype in ["f64", "f32"] {
+        let flags = format!("--dtype {dtype} --mistake bad-generator");
+        let out = exit_with(&run_port(&s, &flags, &[], &[]), 1);
+        assert!(out.ends_with("0 of 25 cases passed\n"), "{dtype}: {out}");
+        for case in CASES {
+            let details = failed_details(&out, case);
+            let first = details.iter().find(|l| l.starts_with("diagnosis: "));
+            assert!(
+                first.is_some_and(|l| l.starts_with(
+                    "diagnosis: initialisation generator: only the initial parameters differ"
+                )),
+                "{dtype} {case}: {details:?}"
+            );
+            assert!(
+                details
+                    .iter()
+                    .any(|l| l.starts_with("first divergence: initial layers[0].W[0][0]")),
+                "{dtype} {case}: {details:?}"
+            );
+        }
+        let out = exit_with(&run_port(&s, &flags, &[], &["--init", "given"]), 0);
+        assert!(out.ends_with("25 of 25 cases passed\n"), "{dtype}: {out}");
+    }
 }
