@@ -344,3 +344,61 @@ fn a_missing_data_file_names_the_field_the_places_tried_and_the_fix() {
         )
     );
 }
+
+/// A data file named through a symbolic link is placed as the file it names (a link
+/// would not travel), and compares after the link and its target are gone.
+#[test]
+fn a_data_file_named_through_a_symbolic_link_is_placed_as_its_target() {
+    let s = Scratch::new("symlink");
+    let store = mkdir(&s.path("store"));
+    std::fs::copy(fixture_path("data/article_x.npy"), store.join("x.npy")).unwrap();
+    std::os::unix::fs::symlink("store/x.npy", s.path("link.npy")).unwrap();
+    let mut spec = article_spec();
+    spec["x"] = json!("link.npy");
+    spec["epochs"] = json!(5);
+    s.file("spec.json", spec.to_string());
+    success(&run_in(
+        &s.dir,
+        &["export", "--model", "spec.json", "--out", "golden"],
+    ));
+    let placed = s.path("golden/data/link.npy");
+    assert!(std::fs::symlink_metadata(&placed).unwrap().is_file());
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::remove_file(s.path("link.npy")).unwrap();
+    success(&run_in(&s.dir, &["compare", "golden/trajectory.json"]));
+}
+
+/// `data::verify` passes a copy holding the digest the array was read with, and names a
+/// copy that changed (an export then fails, leaving nothing).
+#[test]
+fn a_placed_copy_is_checked_against_the_digest_it_was_read_with() {
+    use backprop_oracle::io::data::{verify, DataFile};
+    let s = Scratch::new("verify");
+    let x = s.file(
+        "x.npy",
+        std::fs::read(fixture_path("data/article_x.npy")).unwrap(),
+    );
+    let file = DataFile {
+        path: x.clone(),
+        member: None,
+        shape: vec![4, 2],
+        dtype: "<f8",
+        sha256: X_SHA256.to_string(),
+    };
+    verify(&file, &x).unwrap();
+    let npz = DataFile {
+        path: fixture_path("data/article.npz"),
+        member: Some("x".into()),
+        ..file.clone()
+    };
+    verify(&npz, &fixture_path("data/article.npz")).unwrap();
+    let mut bytes = std::fs::read(&x).unwrap();
+    let last = bytes.len() - 8;
+    bytes[last..].copy_from_slice(&4.0f64.to_le_bytes());
+    std::fs::write(&x, &bytes).unwrap();
+    let err = verify(&file, &x).unwrap_err().to_string();
+    assert!(
+        err.contains(X_SHA256) && err.contains("changed meanwhile"),
+        "{err}"
+    );
+}

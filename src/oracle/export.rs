@@ -432,9 +432,61 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     if std::fs::hard_link(&real, to).is_ok() {
         return Ok(());
     }
-    let (f, len) = crate::io::open_bounded(&real)?;
+    copy_new(&real, to)
+}
+
+/// Copies the file `from` (at most [`crate::io::MAX_BYTES`], read through
+/// [`crate::io::open_bounded`]) into the new file `to`.
+fn copy_new(from: &Path, to: &Path) -> Result<()> {
+    let (f, len) = crate::io::open_bounded(from)?;
     let out = std::fs::File::create_new(to).map_err(|e| Error::io(to, e))?;
     let mut w = std::io::BufWriter::new(out);
     std::io::copy(&mut std::io::Read::take(f, len), &mut w).map_err(|e| Error::io(from, e))?;
     w.flush().map_err(|e| Error::io(to, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, member: Option<&str>) -> DataFile {
+        DataFile {
+            path: PathBuf::from(path),
+            member: member.map(String::from),
+            shape: vec![4, 2],
+            dtype: "<f8",
+            sha256: "0".repeat(64),
+        }
+    }
+
+    #[test]
+    fn data_files_of_one_name_are_named_apart_and_end_as_they_are_read() {
+        let mut placed = Vec::new();
+        for (path, member, want) in [
+            ("/a/x.npz", Some("x"), "x.npz"),
+            ("/b/x.npz", Some("x"), "x-2.npz"),
+            ("/c/x.npz", Some("y"), "x-3.npz"),
+            ("/a/x.npy", None, "x.npy"),
+            ("/a/x.dat", None, "x.dat.npy"),
+            ("/a/.npy", None, ".npy.npy"),
+        ] {
+            let name = unique_name(&file(path, member), &placed);
+            assert_eq!(name, want, "{path}");
+            placed.push((PathBuf::from(path), name));
+        }
+    }
+
+    #[test]
+    fn a_copy_is_a_new_file_with_the_same_bytes_and_never_replaces_one() {
+        let d = std::env::temp_dir().join(format!("bpo-export-copy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("x.npy"), b"bytes").unwrap();
+        copy_new(&d.join("x.npy"), &d.join("copy.npy")).unwrap();
+        assert_eq!(std::fs::read(d.join("copy.npy")).unwrap(), b"bytes");
+        std::fs::write(d.join("theirs.npy"), b"theirs").unwrap();
+        assert!(copy_new(&d.join("x.npy"), &d.join("theirs.npy")).is_err());
+        assert_eq!(std::fs::read(d.join("theirs.npy")).unwrap(), b"theirs");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
