@@ -89,14 +89,11 @@ pub fn spec_to_compare(
     max_steps: u64,
     trust_model: bool,
 ) -> Result<Spec> {
-    spec_to_compare_in(
-        model,
-        cand,
-        Path::new("."),
-        overrides,
-        max_steps,
-        trust_model,
-    )
+    let places = crate::io::data::Places {
+        dirs: &[(Path::new(""), "the current folder")],
+        fix: HEADER_DATA_FIX,
+    };
+    spec_to_compare_at(model, cand, places, overrides, max_steps, trust_model)
 }
 
 /// What to do when a data file named by a candidate's header is missing.
@@ -123,6 +120,17 @@ pub fn spec_to_compare_in(
         dirs: &dirs,
         fix: HEADER_DATA_FIX,
     };
+    spec_to_compare_at(model, cand, places, overrides, max_steps, trust_model)
+}
+
+fn spec_to_compare_at(
+    model: Option<Spec>,
+    cand: &Candidate,
+    places: crate::io::data::Places<'_>,
+    overrides: &Overrides,
+    max_steps: u64,
+    trust_model: bool,
+) -> Result<Spec> {
     let header_of = |like: Option<&Spec>| {
         cand.spec
             .as_ref()
