@@ -1,6 +1,6 @@
 //! `backprop-oracle export --out DIR`: golden files for port authors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
@@ -51,7 +51,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         conventions: conventions.unwrap_or_default(),
     };
     let trajectory = record_variant(&spec, args.trace_steps, variant)?;
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = portable_command(std::env::args_os().skip(1), &args.out);
     let summary = export(
         &trajectory,
         &ExportOptions {
@@ -82,4 +82,60 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         trajectory.loss.len()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command line recorded in the header, without the paths of the machine that ran
+/// it: the program as `backprop-oracle`, `--model FILE` as `--model spec.json` (the
+/// folder's own fully resolved spec, which runs the same export) and `--out DIR` as the
+/// folder's name.
+fn portable_command(args: impl Iterator<Item = std::ffi::OsString>, out: &Path) -> String {
+    let name = out
+        .file_name()
+        .map_or_else(|| "DIR".into(), |n| n.to_string_lossy().into_owned());
+    let mut words = vec!["backprop-oracle".to_string()];
+    let mut replace_next: Option<String> = None;
+    for a in args {
+        let a = a.to_string_lossy().into_owned();
+        if let Some(v) = replace_next.take() {
+            words.push(v);
+            continue;
+        }
+        match a.as_str() {
+            "--model" => replace_next = Some("spec.json".into()),
+            "--out" => replace_next = Some(name.clone()),
+            _ if a.starts_with("--model=") => {
+                words.push("--model=spec.json".into());
+                continue;
+            }
+            _ if a.starts_with("--out=") => {
+                words.push(format!("--out={name}"));
+                continue;
+            }
+            _ => {}
+        }
+        words.push(a);
+    }
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recorded_command_holds_no_path_of_this_machine() {
+        let args = [
+            "export",
+            "--model",
+            "/home/me/specs/mnist.json",
+            "--out=/tmp/golden",
+            "--epochs",
+            "3",
+        ]
+        .map(std::ffi::OsString::from);
+        assert_eq!(
+            portable_command(args.into_iter(), Path::new("/tmp/golden")),
+            "backprop-oracle export --model spec.json --out=golden --epochs 3"
+        );
+    }
 }

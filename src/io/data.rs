@@ -14,10 +14,13 @@
 //! `y`; not allowed for a `.npy`). `shape`, `dtype` and `sha256`, when given, must match
 //! what is read: `sha256` is the SHA-256 of the array's `.npy` bytes — of the file for a
 //! `.npy`, of the member as inflated for an `.npz` (`unzip -p F x.npy | sha256sum`). A
-//! relative `file` is relative to the spec's folder. [`DataFile`] is what was read; a
-//! spec written out ([`crate::io::spec::Spec`]'s `Serialize`) gives it in this form, with
-//! the file's absolute path, so a trajectory's header names the data exactly without
-//! holding it.
+//! relative `file` is relative to the spec's folder; in a candidate's header, it is
+//! looked for beside the candidate, then in the current folder ([`Places`]). A file in
+//! none of the places is an error naming the field, every path tried and the fix.
+//! [`DataFile`] is what was read; a spec written out ([`crate::io::spec::Spec`]'s
+//! `Serialize`) gives it in this form, with the file's absolute path, so a trajectory's
+//! header names the data exactly without holding it; an export places the files in its
+//! folder and names them relative to it ([`crate::io::spec_json::Relocated`]).
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +37,8 @@ const KEYS: [&str; 5] = ["file", "member", "shape", "dtype", "sha256"];
 /// A data array read from a file: where it is, and enough to know it is the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
-    /// The file, made absolute (not canonicalised: symbolic links are kept).
+    /// The file, made absolute (not canonicalised: symbolic links are kept); in an
+    /// export's references, relative to the export's folder.
     pub path: PathBuf,
     /// The `.npz` member read (`None` for a `.npy` file).
     pub member: Option<String>,
@@ -95,6 +99,20 @@ pub enum Role {
     },
 }
 
+/// Where a data file named by a relative path is looked for, in order, and what to do
+/// when it is in none of them.
+#[derive(Debug, Clone, Copy)]
+pub struct Places<'a> {
+    /// Folders, each with what it is for the error (`"beside the candidate"`).
+    pub dirs: &'a [(&'a Path, &'a str)],
+    /// The fix the error ends with, when the file is in none of them.
+    pub fix: &'a str,
+}
+
+/// The fix suggested for a missing file named by a spec.
+pub const SPEC_FIX: &str =
+    "put the file there, or correct the path in the spec (a relative path is relative to the spec's folder)";
+
 /// Reads `x`, `y`, `x_test` or `y_test` (`key`) from the file that `v` names (a string
 /// or a reference; see the module docs), relative to `base`: float64 (int64 allowed
 /// for targets, [`Role`]), 2-D `(N, cols)` (or 1-D when `cols == 1`, or labels),
@@ -103,6 +121,23 @@ pub enum Role {
 pub fn read(
     v: &Json,
     base: &Path,
+    field: (&str, &str),
+    want: (usize, Role),
+    known: Known<'_>,
+) -> Result<(Array2<f64>, DataFile)> {
+    let places = Places {
+        dirs: &[(base, "")],
+        fix: SPEC_FIX,
+    };
+    read_from(v, places, field, want, known)
+}
+
+/// [`read`], a relative file looked for in each of `places` in turn (the first that
+/// holds it is read). A file in none of them is an error naming the field (`….file` for
+/// a reference), every path tried, and `places.fix`.
+pub fn read_from(
+    v: &Json,
+    places: Places<'_>,
     (key, field): (&str, &str),
     (cols, role): (usize, Role),
     known: Known<'_>,
@@ -111,8 +146,8 @@ pub fn read(
     if wanted.file.trim().is_empty() {
         return Err(Error::invalid(field, "names no file (empty string)"));
     }
-    // Read (and named in errors) as given, relative to `base`; recorded absolute.
-    let given = base.join(&wanted.file);
+    // Read (and named in errors) as found, relative to one of `places`; recorded absolute.
+    let (given, found) = locate(&wanted.file, places);
     let path = std::path::absolute(&given).unwrap_or_else(|_| given.clone());
     let is_npz = wanted.file.ends_with(".npz");
     let member = match (&wanted.member, is_npz) {
@@ -139,6 +174,16 @@ pub fn read(
             };
             return Ok((array.clone(), file));
         }
+    }
+    if let Err(tried) = found {
+        let field = match v {
+            Json::Object(_) => format!("{field}.file"),
+            _ => field.to_string(),
+        };
+        return Err(Error::invalid(
+            field,
+            format!("no file {:?}: tried {tried}; {}", wanted.file, places.fix),
+        ));
     }
     let (raw, sha256) = match &member {
         Some(m) => npy::Npz::open(&given)?.read_hashed(m, crate::io::MAX_BYTES)?,
@@ -240,6 +285,67 @@ pub fn read(
         sha256,
     };
     Ok((m, file))
+}
+
+/// The first of the places `file` may be in that holds it (`Ok`), else the first place
+/// and every path tried, for the error (`Err`). An absolute `file` has one place.
+fn locate(file: &str, places: Places<'_>) -> (PathBuf, std::result::Result<(), String>) {
+    let mut tried: Vec<(PathBuf, &str)> = Vec::new();
+    let here = [(Path::new(""), "")];
+    let dirs = if Path::new(file).is_absolute() || places.dirs.is_empty() {
+        &here[..]
+    } else {
+        places.dirs
+    };
+    for &(dir, what) in dirs {
+        let p = dir.join(file);
+        let abs = std::path::absolute(&p).unwrap_or_else(|_| p.clone());
+        if tried
+            .iter()
+            .any(|(q, _)| std::path::absolute(q).ok().as_ref() == Some(&abs))
+        {
+            continue;
+        }
+        // Anything but "not there" (a folder, no permission) is read, and reported.
+        match std::fs::metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tried.push((p, what)),
+            _ => return (p, Ok(())),
+        }
+    }
+    let list: Vec<String> = tried
+        .iter()
+        .map(|(p, what)| {
+            let abs = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+            if what.is_empty() {
+                abs.display().to_string()
+            } else {
+                format!("{} ({what})", abs.display())
+            }
+        })
+        .collect();
+    (tried[0].0.clone(), Err(list.join(" and ")))
+}
+
+/// Checks that the file `at` holds `file`'s array (the same SHA-256 of its `.npy`
+/// bytes, of `file.member` for an `.npz`), reading it with the one reader: for a copy
+/// or link of a data file that was read before (it may have changed meanwhile).
+pub fn verify(file: &DataFile, at: &Path) -> Result<()> {
+    let sha256 = match &file.member {
+        Some(m) => npy::Npz::open(at)?.read_hashed(m, crate::io::MAX_BYTES)?.1,
+        None => npy::read_hashed(at)?.1,
+    };
+    if sha256 == file.sha256 {
+        Ok(())
+    } else {
+        Err(Error::file(
+            at,
+            format!(
+                "holds SHA-256 {sha256}, but {} held {} when it was read (the data file changed meanwhile)",
+                what_file(&file.path, &file.member),
+                file.sha256
+            ),
+        ))
+    }
 }
 
 fn what_file(path: &Path, member: &Option<String>) -> String {

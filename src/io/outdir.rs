@@ -27,7 +27,8 @@ use std::sync::Mutex;
 use crate::error::{Error, Result};
 
 /// What an output folder may hold: top-level files, and one subfolder of files with one
-/// extension. A folder holding anything else is not replaced.
+/// extension. A folder holding anything else is not replaced. (A [`Layout`] allows more
+/// subfolders; every `Allowed` is one.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Allowed {
     /// Regular files allowed at the top level.
@@ -36,21 +37,44 @@ pub struct Allowed {
     pub subdir: Option<(&'static str, &'static str)>,
 }
 
-impl Allowed {
+/// What an output folder may hold: top-level files, and subfolders each holding regular
+/// files with one of its extensions. A folder holding anything else is not replaced, and
+/// only these entries are ever deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Regular files allowed at the top level.
+    pub files: &'static [&'static str],
+    /// Subfolders, each with the extensions (without the dot) of the regular files
+    /// allowed in it.
+    pub subdirs: Vec<(&'static str, Vec<&'static str>)>,
+}
+
+impl From<Allowed> for Layout {
+    fn from(a: Allowed) -> Layout {
+        Layout {
+            files: a.files,
+            subdirs: a.subdir.map(|(s, e)| (s, vec![e])).into_iter().collect(),
+        }
+    }
+}
+
+impl Layout {
+    /// Whether a regular file `name` in a subfolder with extensions `exts` is allowed.
+    fn allows_in(exts: &[&str], name: &str) -> bool {
+        exts.iter().any(|e| name.ends_with(&format!(".{e}")))
+    }
+
     /// The first entry of the folder `dir` that an output of this kind does not write,
     /// as a path relative to `dir` (`None`: every entry is expected).
     fn unexpected(&self, dir: &Path) -> Result<Option<String>> {
-        for entry in read_dir_sorted(dir)? {
-            let name = entry.0;
-            let meta = entry.1;
+        for (name, meta) in read_dir_sorted(dir)? {
             if self.files.contains(&name.as_str()) && meta.is_file() {
                 continue;
             }
-            if let Some((sub, ext)) = self.subdir {
-                if name == sub && meta.is_dir() {
+            if let Some((sub, exts)) = self.subdirs.iter().find(|(s, _)| *s == name) {
+                if meta.is_dir() {
                     for (inner, m) in read_dir_sorted(&dir.join(sub))? {
-                        let ok = m.is_file() && inner.ends_with(&format!(".{ext}"));
-                        if !ok {
+                        if !(m.is_file() && Layout::allows_in(exts, &inner)) {
                             return Ok(Some(format!("{sub}/{inner}")));
                         }
                     }
@@ -71,12 +95,12 @@ impl Allowed {
                 let _ = std::fs::remove_file(p);
             }
         }
-        if let Some((sub, ext)) = self.subdir {
+        for (sub, exts) in &self.subdirs {
             let s = dir.join(sub);
             if std::fs::symlink_metadata(&s).is_ok_and(|m| m.is_dir()) {
                 if let Ok(entries) = read_dir_sorted(&s) {
                     for (name, m) in entries {
-                        if m.is_file() && name.ends_with(&format!(".{ext}")) {
+                        if m.is_file() && Layout::allows_in(exts, &name) {
                             let _ = std::fs::remove_file(s.join(name));
                         }
                     }
@@ -85,6 +109,11 @@ impl Allowed {
             }
         }
         std::fs::remove_dir(dir).is_ok()
+    }
+
+    /// Whether this layout allows nothing (a folder that is never replaced).
+    fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.subdirs.is_empty()
     }
 }
 
@@ -184,7 +213,7 @@ pub struct OutDir {
     tmp: PathBuf,
     /// Whether the target existed (checked, and allowed to be replaced).
     replace: bool,
-    allowed: Allowed,
+    allowed: Layout,
     removed_stale: Vec<PathBuf>,
     done: bool,
 }
@@ -192,14 +221,20 @@ pub struct OutDir {
 impl OutDir {
     /// Checks the target `out` (errors name `field`), removes stale temporary folders of
     /// dead processes next to it, and creates this process's temporary folder.
-    pub fn prepare(out: &Path, force: bool, allowed: Allowed, field: &str) -> Result<OutDir> {
+    pub fn prepare(
+        out: &Path,
+        force: bool,
+        allowed: impl Into<Layout>,
+        field: &str,
+    ) -> Result<OutDir> {
+        let allowed: Layout = allowed.into();
         let (parent, name) = split_target(out, field)?;
         let target = parent.join(&name);
         let replace = match std::fs::symlink_metadata(&target) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => return Err(Error::io(&target, e)),
             Ok(_) if !force => {
-                let problem = if allowed.files.is_empty() && allowed.subdir.is_none() {
+                let problem = if allowed.is_empty() {
                     format!(
                         "{} exists; name a folder that does not exist yet (it is never replaced)",
                         out.display()
@@ -237,10 +272,14 @@ impl OutDir {
                 true
             }
         };
-        let removed_stale = remove_stale(&parent, allowed);
+        let removed_stale = remove_stale(&parent, &allowed);
         let prefix = shorten(&name, 200);
         let tmp = parent.join(format!(".{prefix}{TMP_MARK}{}", std::process::id()));
         register(&tmp);
+        if std::fs::symlink_metadata(&tmp).is_ok() {
+            // Left by an earlier process with this same id, which is gone.
+            allowed.delete_known(&tmp);
+        }
         let dir = OutDir {
             target,
             tmp,
@@ -249,10 +288,6 @@ impl OutDir {
             removed_stale,
             done: false,
         };
-        if std::fs::symlink_metadata(&dir.tmp).is_ok() {
-            // Left by an earlier process with this same id, which is gone.
-            allowed.delete_known(&dir.tmp);
-        }
         std::fs::create_dir(&dir.tmp).map_err(|e| Error::io(&dir.tmp, e))?;
         Ok(dir)
     }
@@ -350,7 +385,7 @@ fn shorten(name: &str, max: usize) -> &str {
 
 /// Removes `.*.bpo-tmp-<pid>` folders in `parent` whose process is gone and which hold
 /// nothing but output files; returns them.
-fn remove_stale(parent: &Path, allowed: Allowed) -> Vec<PathBuf> {
+fn remove_stale(parent: &Path, allowed: &Layout) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     let Ok(entries) = read_dir_sorted(parent) else {
         return removed;

@@ -171,6 +171,22 @@ impl Spec {
         base: &Path,
         like: Option<&Spec>,
     ) -> Result<Spec> {
+        let places = data::Places {
+            dirs: &[(base, "")],
+            fix: data::SPEC_FIX,
+        };
+        Spec::from_json_at(value, name, places, like)
+    }
+
+    /// [`Spec::from_json_like`], a relative data file looked for in each of `places` in
+    /// turn (a candidate's header: beside the candidate, then in the current folder;
+    /// [`data::read_from`]).
+    pub fn from_json_at(
+        value: &Json,
+        name: &str,
+        places: data::Places<'_>,
+        like: Option<&Spec>,
+    ) -> Result<Spec> {
         let obj = value.as_object().ok_or_else(|| {
             Error::invalid(name, format!("must be a JSON object, got {}", value.kind()))
         })?;
@@ -305,7 +321,7 @@ impl Spec {
             } else {
                 (n_out, Role::Targets { labels })
             };
-            let (mut a, file) = data::read(v, base, (key, &field), (cols, role), known)?;
+            let (mut a, file) = data::read_from(v, places, (key, &field), (cols, role), known)?;
             if labels && a.ncols() == 1 {
                 a = targets::one_hot(
                     a.view(),

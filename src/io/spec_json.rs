@@ -3,7 +3,7 @@
 use ndarray::Array2;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::io::data::DataFile;
+use crate::io::data::{DataFile, Sources};
 use crate::io::json::write::{Mat, Vector};
 use crate::io::spec::{Spec, KEYS};
 
@@ -28,8 +28,35 @@ impl Serialize for Sorted<'_> {
     }
 }
 
+/// A spec written with other data references than its own: an export's, whose files
+/// are named relative to its folder. `sorted` as [`Sorted`] writes the keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Relocated<'a> {
+    /// The spec.
+    pub spec: &'a Spec,
+    /// The references written instead of `spec.sources` (`None` entries: inline data).
+    pub sources: &'a Sources,
+    /// Every key in alphabetical order ([`Sorted`]), else as [`Spec`]'s `Serialize`.
+    pub sorted: bool,
+}
+
+impl Serialize for Relocated<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.spec.write_with(s, self.sources, self.sorted)
+    }
+}
+
 impl Spec {
     fn write<S: Serializer>(&self, s: S, sorted: bool) -> std::result::Result<S::Ok, S::Error> {
+        self.write_with(s, &self.sources, sorted)
+    }
+
+    fn write_with<S: Serializer>(
+        &self,
+        s: S,
+        sources: &Sources,
+        sorted: bool,
+    ) -> std::result::Result<S::Ok, S::Error> {
         let acts: Vec<&str> = self.activations.iter().map(|a| a.name()).collect();
         let mut m = s.serialize_map(Some(KEYS.len()))?;
         m.serialize_entry("activations", &acts)?;
@@ -54,18 +81,18 @@ impl Spec {
             Some(file) => m.serialize_entry(key, file),
             None => m.serialize_entry(key, &Mat(x.view())),
         };
-        inputs(&mut m, "x", &self.sources.x, &self.x)?;
+        inputs(&mut m, "x", &sources.x, &self.x)?;
         if sorted {
             if let Some(t) = &self.test {
-                inputs(&mut m, "x_test", &self.sources.x_test, &t.x)?;
+                inputs(&mut m, "x_test", &sources.x_test, &t.x)?;
             }
         }
-        serialize_targets(&mut m, "y", &self.sources.y, &self.y)?;
+        serialize_targets(&mut m, "y", &sources.y, &self.y)?;
         if let Some(t) = &self.test {
             if !sorted {
-                inputs(&mut m, "x_test", &self.sources.x_test, &t.x)?;
+                inputs(&mut m, "x_test", &sources.x_test, &t.x)?;
             }
-            serialize_targets(&mut m, "y_test", &self.sources.y_test, &t.y)?;
+            serialize_targets(&mut m, "y_test", &sources.y_test, &t.y)?;
         }
         m.end()
     }

@@ -58,7 +58,15 @@ pub fn load_candidate_and_spec(
     });
     let cand = cand?;
     let from_model = model.is_some();
-    let spec = spec_to_compare(model.transpose()?, &cand, overrides, max_steps, trust_model)?;
+    let dir = candidate.parent().unwrap_or(Path::new(""));
+    let spec = spec_to_compare_in(
+        model.transpose()?,
+        &cand,
+        dir,
+        overrides,
+        max_steps,
+        trust_model,
+    )?;
     let field = match (overrides.epochs, from_model) {
         (Some(_), _) => "Overrides.epochs",
         (None, true) => "spec.epochs",
@@ -71,7 +79,9 @@ pub fn load_candidate_and_spec(
 
 /// The spec to compare against (see the module docs), given the model's spec if the
 /// caller named one ([`load_model`]). `trust_model` compares against the model even
-/// where the candidate's header says otherwise.
+/// where the candidate's header says otherwise. Relative data files in the candidate's
+/// header are looked for in the current folder ([`spec_to_compare_in`] looks beside the
+/// candidate first).
 pub fn spec_to_compare(
     model: Option<Spec>,
     cand: &Candidate,
@@ -79,10 +89,52 @@ pub fn spec_to_compare(
     max_steps: u64,
     trust_model: bool,
 ) -> Result<Spec> {
+    let places = crate::io::data::Places {
+        dirs: &[(Path::new(""), "the current folder")],
+        fix: HEADER_DATA_FIX,
+    };
+    spec_to_compare_at(model, cand, places, overrides, max_steps, trust_model)
+}
+
+/// What to do when a data file named by a candidate's header is missing.
+pub const HEADER_DATA_FIX: &str = "put the file there, or give as the model a spec that names \
+    where the data is now (the header's reference is then matched by its SHA-256, not read)";
+
+/// [`spec_to_compare`] for a candidate read from the folder `candidate_dir`: a relative
+/// data file in its header is looked for beside the candidate first, then in the current
+/// folder (a file in neither is an error naming the field, both paths and the fix,
+/// [`HEADER_DATA_FIX`]).
+pub fn spec_to_compare_in(
+    model: Option<Spec>,
+    cand: &Candidate,
+    candidate_dir: &Path,
+    overrides: &Overrides,
+    max_steps: u64,
+    trust_model: bool,
+) -> Result<Spec> {
+    let dirs = [
+        (candidate_dir, "beside the candidate"),
+        (Path::new(""), "the current folder"),
+    ];
+    let places = crate::io::data::Places {
+        dirs: &dirs,
+        fix: HEADER_DATA_FIX,
+    };
+    spec_to_compare_at(model, cand, places, overrides, max_steps, trust_model)
+}
+
+fn spec_to_compare_at(
+    model: Option<Spec>,
+    cand: &Candidate,
+    places: crate::io::data::Places<'_>,
+    overrides: &Overrides,
+    max_steps: u64,
+    trust_model: bool,
+) -> Result<Spec> {
     let header_of = |like: Option<&Spec>| {
         cand.spec
             .as_ref()
-            .map(|v| Spec::from_json_like(v, "candidate.header.spec", Path::new("."), like))
+            .map(|v| Spec::from_json_at(v, "candidate.header.spec", places, like))
     };
     match model {
         Some(spec) => {

@@ -1,7 +1,15 @@
-//! Writing a trajectory for port authors: `trajectory.json`, `reference.npz` and,
-//! optionally, one `.npy` per array, all into a folder that appears whole or not at all
-//! ([`OutDir`]): an existing folder is replaced only with `force` and only if it holds
-//! nothing but what an export writes ([`EXPORT_FILES`]); nothing else is ever deleted.
+//! Writing a trajectory for port authors: `trajectory.json`, `reference.npz`,
+//! `spec.json`, the data files the spec read (in `data/`) and, optionally, one `.npy` per
+//! array, all into a folder that appears whole or not at all ([`OutDir`]): an existing
+//! folder is replaced only with `force` and only if it holds nothing but what an export
+//! writes ([`export_layout`]); nothing else is ever deleted.
+//!
+//! The folder is self-contained: it holds no path of the machine that wrote it. Each data
+//! file is hard-linked into `data/` (copied where a link cannot be made; two files of one
+//! name from different folders become `x.npz` and `x-2.npz`), checked against the
+//! SHA-256 it was read with, and referred to as `data/<name>` in `header.spec` and
+//! `spec.json`: readers resolve it against the folder of the file that names it, so the
+//! folder can be moved or cloned.
 //!
 //! `trajectory.json` (schema version 2; `header.spec`'s `x`/`y` are references to their
 //! files when they were read from one, [`crate::io::data`]), objects indented and each
@@ -34,7 +42,7 @@
 //! let opts = ExportOptions { out: out.clone(), force: true, npy: false, command: "doc".into() };
 //! let summary = export(&trajectory, &opts).unwrap();
 //! assert!(out.join("trajectory.json").is_file() && out.join("reference.npz").is_file());
-//! assert_eq!(summary.files, ["trajectory.json", "reference.npz"]);
+//! assert_eq!(summary.files, ["trajectory.json", "reference.npz", "spec.json"]);
 //! std::fs::remove_dir_all(&out).unwrap();
 //! ```
 
@@ -47,8 +55,10 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::io::data::{self, DataFile, Sources};
 use crate::io::json::write::{Mat, Net, Vector};
-use crate::io::outdir::{Allowed, OutDir};
+use crate::io::outdir::{Allowed, Layout, OutDir};
+use crate::io::spec_json::Relocated;
 use crate::oracle::schema::{field, FORMAT, SCHEMA_VERSION};
 use crate::oracle::trajectory::{StepRecord, Trajectory};
 
@@ -88,29 +98,64 @@ pub struct ExportSummary {
     pub kept: Option<PathBuf>,
 }
 
-/// What an export writes, and so all an existing output folder may hold to be replaced
-/// with `force`: `trajectory.json`, `reference.npz`, and `npy/*.npy`.
+/// What an export wrote before it wrote `spec.json` and `data/`: `trajectory.json`,
+/// `reference.npz`, and `npy/*.npy`.
+#[deprecated(note = "an export also writes spec.json and data/: use `export_layout()`")]
 pub const EXPORT_FILES: Allowed = Allowed {
     files: &["trajectory.json", "reference.npz"],
     subdir: Some(("npy", "npy")),
 };
 
+/// The folder the data files an export read are placed in.
+pub const DATA_DIR: &str = "data";
+
+/// What an export writes, and so all an existing output folder may hold to be replaced
+/// with `force`: `trajectory.json`, `reference.npz`, `spec.json`, `npy/*.npy` and
+/// `data/*.npy`, `data/*.npz`.
+pub fn export_layout() -> Layout {
+    Layout {
+        files: &["trajectory.json", "reference.npz", "spec.json"],
+        subdirs: vec![("npy", vec!["npy"]), (DATA_DIR, vec!["npy", "npz"])],
+    }
+}
+
 /// The trajectory as the JSON document described in the module docs (a value; the
 /// export itself streams it, [`write_trajectory_json`]).
 pub fn trajectory_json(t: &Trajectory, command: &str) -> Value {
-    serde_json::to_value(Doc { t, command }).unwrap_or(Value::Null)
+    serde_json::to_value(Doc {
+        t,
+        command,
+        sources: &t.spec.sources,
+    })
+    .unwrap_or(Value::Null)
 }
 
 /// Writes the trajectory's JSON document to `w`, one array row a line, straight from
 /// its arrays (no value tree).
 pub fn write_trajectory_json(t: &Trajectory, command: &str, w: impl Write) -> std::io::Result<()> {
-    crate::io::json::write::to_writer_rows(w, &Doc { t, command }).map_err(std::io::Error::other)
+    write_doc(t, command, &t.spec.sources, w)
 }
 
-/// The document, its fields in alphabetical order (as serde_json writes maps).
+fn write_doc(
+    t: &Trajectory,
+    command: &str,
+    sources: &Sources,
+    w: impl Write,
+) -> std::io::Result<()> {
+    let doc = Doc {
+        t,
+        command,
+        sources,
+    };
+    crate::io::json::write::to_writer_rows(w, &doc).map_err(std::io::Error::other)
+}
+
+/// The document, its fields in alphabetical order (as serde_json writes maps);
+/// `header.spec` refers to data files by `sources`.
 struct Doc<'a> {
     t: &'a Trajectory,
     command: &'a str,
+    sources: &'a Sources,
 }
 
 impl Serialize for Doc<'_> {
@@ -145,7 +190,12 @@ impl Serialize for Header<'_> {
         )?;
         m.serialize_entry("exactness", EXACTNESS)?;
         m.serialize_entry("precision", "float64")?;
-        m.serialize_entry(field::SPEC, &self.0.t.spec)?;
+        let spec = Relocated {
+            spec: &self.0.t.spec,
+            sources: self.0.sources,
+            sorted: false,
+        };
+        m.serialize_entry(field::SPEC, &spec)?;
         m.serialize_entry("tool", "backprop-oracle")?;
         m.serialize_entry("trace_steps", &self.0.t.steps.len())?;
         m.serialize_entry("version", env!("CARGO_PKG_VERSION"))?;
@@ -220,11 +270,23 @@ impl Serialize for Arr<'_> {
 
 /// Writes the trajectory into `opts.out`, through a temporary sibling folder that is
 /// moved into place only when everything is written (see [`OutDir`]): an existing
-/// folder is replaced only with `force`, and only if it holds nothing but
-/// [`EXPORT_FILES`]; a folder that appears during the run is never replaced.
+/// folder is replaced only with `force`, and only if it holds nothing but what
+/// [`export_layout`] allows; a folder that appears during the run is never replaced.
+/// The folder is self-contained (module docs): the data files the spec read are placed
+/// in `data/` and referred to there, and `spec.json` is the fully resolved spec.
 pub fn export(t: &Trajectory, opts: &ExportOptions) -> Result<ExportSummary> {
-    let dir = OutDir::prepare(&opts.out, opts.force, EXPORT_FILES, "ExportOptions.out")?;
-    let (files, arrays) = write_files(t, &opts.command, opts.npy, dir.path())?;
+    let dir = OutDir::prepare(&opts.out, opts.force, export_layout(), "ExportOptions.out")?;
+    let (sources, placed) = place_data(&t.spec.sources, dir.path())?;
+    let (mut files, arrays) = write_files_as(t, &opts.command, opts.npy, &sources, dir.path())?;
+    let spec_path = dir.path().join("spec.json");
+    let spec = Relocated {
+        spec: &t.spec,
+        sources: &sources,
+        sorted: true,
+    };
+    write_json(&spec_path, &spec)?;
+    files.insert(2, "spec.json".to_string());
+    files.splice(3..3, placed);
     let removed_stale = dir.removed_stale().to_vec();
     let kept = dir.commit()?;
     Ok(ExportSummary {
@@ -244,11 +306,22 @@ pub fn write_files(
     npy: bool,
     dir: &Path,
 ) -> Result<(Vec<String>, usize)> {
+    write_files_as(t, command, npy, &t.spec.sources, dir)
+}
+
+/// [`write_files`], `header.spec` referring to data files by `sources`.
+fn write_files_as(
+    t: &Trajectory,
+    command: &str,
+    npy: bool,
+    sources: &Sources,
+    dir: &Path,
+) -> Result<(Vec<String>, usize)> {
     let mut files = vec!["trajectory.json".to_string(), "reference.npz".to_string()];
     let json_path = dir.join("trajectory.json");
     let f = std::fs::File::create(&json_path).map_err(|e| Error::io(&json_path, e))?;
     let mut w = std::io::BufWriter::new(f);
-    write_trajectory_json(t, command, &mut w)
+    write_doc(t, command, sources, &mut w)
         .and_then(|()| w.write_all(b"\n"))
         .and_then(|()| w.flush())
         .map_err(|e| Error::io(&json_path, e))?;
@@ -279,4 +352,141 @@ pub fn write_files(
         }
     }
     Ok((files, floats.len() + ints.len()))
+}
+
+/// Writes `value` as JSON (one array row a line) into the new file `path`.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let f = std::fs::File::create_new(path).map_err(|e| Error::io(path, e))?;
+    let mut w = std::io::BufWriter::new(f);
+    crate::io::json::write::to_writer_rows(&mut w, value)
+        .map_err(std::io::Error::other)
+        .and_then(|()| w.write_all(b"\n"))
+        .and_then(|()| w.flush())
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Places every data file of `sources` in `dir/data/` (once per file, however many of
+/// `x`, `y`, `x_test`, `y_test` it holds): hard-linked where possible, else copied, then
+/// checked against the SHA-256 each array was read with. Returns the references
+/// relative to `dir` (`data/<name>`) and the files written.
+fn place_data(sources: &Sources, dir: &Path) -> Result<(Sources, Vec<String>)> {
+    let mut out = sources.clone();
+    // (the file as read, its name in `data/`)
+    let mut placed: Vec<(PathBuf, String)> = Vec::new();
+    for slot in [&mut out.x, &mut out.y, &mut out.x_test, &mut out.y_test] {
+        let Some(file) = slot.as_mut() else {
+            continue;
+        };
+        let name = match placed.iter().find(|(p, _)| *p == file.path) {
+            Some((_, name)) => name.clone(),
+            None => {
+                let name = unique_name(file, &placed);
+                let data_dir = dir.join(DATA_DIR);
+                if placed.is_empty() {
+                    std::fs::create_dir(&data_dir).map_err(|e| Error::io(&data_dir, e))?;
+                }
+                link_or_copy(&file.path, &data_dir.join(&name))?;
+                placed.push((file.path.clone(), name.clone()));
+                name
+            }
+        };
+        let at = dir.join(DATA_DIR).join(&name);
+        data::verify(file, &at)?;
+        file.path = PathBuf::from(format!("{DATA_DIR}/{name}"));
+    }
+    let files = placed
+        .into_iter()
+        .map(|(_, name)| format!("{DATA_DIR}/{name}"))
+        .collect();
+    Ok((out, files))
+}
+
+/// The name of `file` in `data/`: its own, ending in `.npz` or `.npy` as it was read (a
+/// `.npy` read from `x.dat` becomes `x.dat.npy`), and `-2`, `-3`, … before the
+/// extension when another file already has it.
+fn unique_name(file: &DataFile, placed: &[(PathBuf, String)]) -> String {
+    let ext = if file.member.is_some() { "npz" } else { "npy" };
+    let base = file
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".to_string());
+    let stem = base
+        .strip_suffix(&format!(".{ext}"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(&base);
+    let taken = |n: &str| placed.iter().any(|(_, m)| m == n);
+    let mut name = format!("{stem}.{ext}");
+    let mut k = 2;
+    while taken(&name) {
+        name = format!("{stem}-{k}.{ext}");
+        k += 1;
+    }
+    name
+}
+
+/// Hard-links the file `from` (its target, if it is a symbolic link) as the new file
+/// `to`, or copies it when a link cannot be made (another file system, no permission).
+fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
+    let real = std::fs::canonicalize(from).map_err(|e| Error::io(from, e))?;
+    if std::fs::hard_link(&real, to).is_ok() {
+        return Ok(());
+    }
+    copy_new(&real, to)
+}
+
+/// Copies the file `from` (at most [`crate::io::MAX_BYTES`], read through
+/// [`crate::io::open_bounded`]) into the new file `to`.
+fn copy_new(from: &Path, to: &Path) -> Result<()> {
+    let (f, len) = crate::io::open_bounded(from)?;
+    let out = std::fs::File::create_new(to).map_err(|e| Error::io(to, e))?;
+    let mut w = std::io::BufWriter::new(out);
+    std::io::copy(&mut std::io::Read::take(f, len), &mut w).map_err(|e| Error::io(from, e))?;
+    w.flush().map_err(|e| Error::io(to, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, member: Option<&str>) -> DataFile {
+        DataFile {
+            path: PathBuf::from(path),
+            member: member.map(String::from),
+            shape: vec![4, 2],
+            dtype: "<f8",
+            sha256: "0".repeat(64),
+        }
+    }
+
+    #[test]
+    fn data_files_of_one_name_are_named_apart_and_end_as_they_are_read() {
+        let mut placed = Vec::new();
+        for (path, member, want) in [
+            ("/a/x.npz", Some("x"), "x.npz"),
+            ("/b/x.npz", Some("x"), "x-2.npz"),
+            ("/c/x.npz", Some("y"), "x-3.npz"),
+            ("/a/x.npy", None, "x.npy"),
+            ("/a/x.dat", None, "x.dat.npy"),
+            ("/a/.npy", None, ".npy.npy"),
+        ] {
+            let name = unique_name(&file(path, member), &placed);
+            assert_eq!(name, want, "{path}");
+            placed.push((PathBuf::from(path), name));
+        }
+    }
+
+    #[test]
+    fn a_copy_is_a_new_file_with_the_same_bytes_and_never_replaces_one() {
+        let d = std::env::temp_dir().join(format!("bpo-export-copy-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("x.npy"), b"bytes").unwrap();
+        copy_new(&d.join("x.npy"), &d.join("copy.npy")).unwrap();
+        assert_eq!(std::fs::read(d.join("copy.npy")).unwrap(), b"bytes");
+        std::fs::write(d.join("theirs.npy"), b"theirs").unwrap();
+        assert!(copy_new(&d.join("x.npy"), &d.join("theirs.npy")).is_err());
+        assert_eq!(std::fs::read(d.join("theirs.npy")).unwrap(), b"theirs");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
