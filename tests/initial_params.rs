@@ -162,11 +162,6 @@ fn malformed_initial_values_name_their_field() {
             "must be a number",
         ),
         (
-            w0(json!([[1, 2], [3, 4], [5, "@INF@"]])),
-            "spec.initial.layers[0].W[2][1]",
-            "must be finite",
-        ),
-        (
             json!({"layers": [{"W": [[1, 2], [3, 4], [5, 6]], "b": [0, 0]}, {"W": [[1, 2, 3]], "b": [0]}]}),
             "spec.initial.layers[0].b",
             "has 2 values, expected 3",
@@ -185,9 +180,7 @@ fn malformed_initial_values_name_their_field() {
     for (initial, field, words) in cases {
         let mut spec = article_given();
         spec["initial"] = initial.clone();
-        // 1e999 (read as infinity) is not a number serde_json writes: spelled in the text.
-        let text = spec.to_string().replace("\"@INF@\"", "1e999");
-        let path = s.file("spec.json", text);
+        let path = s.file("spec.json", spec.to_string());
         let o = run(&["train", "--model", path.to_str().expect("UTF-8")]);
         refused(&o, field, words);
     }

@@ -34,10 +34,18 @@ pub struct Initial {
 
 impl Initial {
     /// Reads `v` (the value of `field`, e.g. `spec.initial`) for a network of layer
-    /// widths `sizes`: inline, or from the `.npz` file it names (relative to `base`).
-    pub fn read(v: &Json, field: &str, sizes: &[usize], base: &Path) -> Result<Initial> {
+    /// widths `sizes`: inline, or from the `.npz` file it names (a relative name taken in
+    /// the first of the folders `dirs` that holds it, else in the first).
+    pub fn read(v: &Json, field: &str, sizes: &[usize], dirs: &[(&Path, &str)]) -> Result<Initial> {
+        let locate = |file: &str| {
+            let found = dirs.iter().map(|(d, _)| d.join(file)).find(|p| p.is_file());
+            found.unwrap_or_else(|| {
+                dirs.first()
+                    .map_or(Path::new(".").join(file), |(d, _)| d.join(file))
+            })
+        };
         let obj = match v {
-            Json::String(file) => return Initial::from_npz(&base.join(file), field, sizes),
+            Json::String(file) => return Initial::from_npz(&locate(file), field, sizes),
             Json::Object(obj) => obj,
             other => {
                 return Err(Error::invalid(
@@ -51,7 +59,7 @@ impl Initial {
         };
         match obj.as_slice() {
             [(k, Json::String(file))] if k == "file" => {
-                return Initial::from_npz(&base.join(file), field, sizes)
+                return Initial::from_npz(&locate(file), field, sizes)
             }
             [(k, layers)] if k == "layers" => Initial::inline(layers, field, sizes),
             _ => Err(Error::invalid(

@@ -288,7 +288,7 @@ impl Spec {
                         ),
                     ));
                 }
-                Some(Initial::read(v, &f.path("initial"), &sizes, base)?)
+                Some(Initial::read(v, &f.path("initial"), &sizes, places.dirs)?)
             }
         };
         let n_out = sizes[sizes.len() - 1];
