@@ -30,7 +30,9 @@
 //! (exit 3), `garbage` (half a JSON document), `sleep` (30 s before training).
 //!
 //! Exit codes: 0 written; 2 bad arguments or spec (one `toy_port: error: …` line on
-//! stderr); 3 a crash, or training diverged (a non-finite epoch loss; nothing written).
+//! stderr); 3 a crash (nothing written), or training diverged (a non-finite epoch loss;
+//! the run is written all the same, non-finite values as `NaN`/`Infinity` in the epoch
+//! losses and `null` elsewhere).
 
 use std::ops::{Add, Div, Mul, Sub};
 use std::process::ExitCode;
@@ -541,20 +543,24 @@ fn run() -> Result<(), (u8, String)> {
     } else {
         (train::<f64>(&spec, trace, &mistake), f64::PRECISION)
     };
-    if let (Some(e), false) = (
-        run.losses.iter().position(|v| !v.is_finite()),
-        mistake == "nan",
-    ) {
-        return Err((
-            3,
-            format!("training diverged: epoch {e} loss is {}", run.losses[e]),
-        ));
-    }
     let mut text = document(&spec_value, precision, &run);
     if mistake == "garbage" {
         text.truncate(text.len() / 2);
     }
-    std::fs::write(&out, text).map_err(|e| usage(format!("{out}: {e}")))
+    std::fs::write(&out, text).map_err(|e| usage(format!("{out}: {e}")))?;
+    // A diverged run is written all the same (its non-finite values as `NaN`/`Infinity`
+    // in the losses and as `null` elsewhere, as serde_json and JSON.stringify do), then
+    // reported by the exit status.
+    match (
+        run.losses.iter().position(|v| !v.is_finite()),
+        mistake == "nan",
+    ) {
+        (Some(e), false) => Err((
+            3,
+            format!("training diverged: epoch {e} loss is {}", run.losses[e]),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn main() -> ExitCode {

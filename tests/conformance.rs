@@ -760,19 +760,51 @@ fn a_port_writing_garbage_fails_as_unreadable() {
     assert_eq!(details.len(), 1, "{out}");
 }
 
-/// A port that writes a NaN epoch loss (the literal `NaN`): the case fails as
-/// unreadable, naming the epoch.
+/// A port that writes a NaN epoch loss (the literal `NaN`): judged, not refused — the
+/// case fails at that epoch's loss, the value said to be non-finite.
 #[test]
 fn a_port_writing_nan_fails_naming_the_value() {
     let s = Scratch::new("nan");
     let out = exit_with(&run_port(&s, "--mistake nan", &["identity"], &[]), 1);
     let details = failed_details(&out, "identity");
     assert!(
-        details[0].starts_with("its output cannot be read: "),
+        details[0].starts_with("first divergence: epoch 39 loss: expected ")
+            && details[0].contains(", got NaN (non-finite where the reference is finite"),
         "{out}"
     );
-    assert!(
-        details[0].ends_with("epoch 39 loss: is not finite (NaN)"),
+}
+
+/// A stale-weights port diverges on five cases of the battery (its epoch loss overflows,
+/// it exits 3 after writing its run, non-finite values as `NaN`/`Infinity` and `null`):
+/// those are judged like the rest, their exit reported beside the verdict, and every
+/// case of the battery is named `stale-weights` (float64).
+#[test]
+fn a_diverging_port_is_judged_and_named_on_every_case() {
+    let s = Scratch::new("diverging");
+    let out = exit_with(&run_port(&s, "--mistake stale-weights", &[], &[]), 1);
+    assert!(out.ends_with("0 of 25 cases passed\n"), "{out}");
+    let mut exited = Vec::new();
+    for case in CASES {
+        let details = failed_details(&out, case);
+        if details[0].starts_with("exited 3: toy_port: training diverged") {
+            exited.push(case);
+        }
+        assert!(
+            details
+                .iter()
+                .any(|l| l.starts_with("diagnosis: bug stale-weights")),
+            "{case}: {details:?}"
+        );
+    }
+    assert_eq!(
+        exited,
+        [
+            "article",
+            "article_seed1",
+            "relu_at_zero",
+            "leaky_relu_at_zero",
+            "large_lr"
+        ],
         "{out}"
     );
 }

@@ -63,12 +63,14 @@ pub fn load_candidate_from(file: std::fs::File, path: &Path) -> Result<Candidate
     } else {
         from_json(&crate::io::json::read_file(file, path, true)?, &name)?
     };
-    for (key, a) in &cand.arrays {
+    // Non-finite values are judged (a diverged run is compared up to where it went
+    // non-finite), except where the schema wants whole numbers.
+    for (key, a) in cand.arrays.iter().filter(|(k, _)| k.is_integer()) {
         if let Some(at) = a.iter().position(|v| !v.is_finite()) {
             let idx = crate::oracle::unravel(at, a.shape());
             return Err(Error::invalid(
                 format!("{name}: {}", key.describe(&idx)),
-                format!("is not finite ({})", a[idx.as_slice()]),
+                format!("must be a whole number, got {}", a[idx.as_slice()]),
             ));
         }
     }
@@ -139,8 +141,9 @@ pub fn from_json_str(text: &str, name: &str) -> Result<Candidate> {
 
 /// Reads the trajectory schema into named arrays; `name` prefixes error paths. Every
 /// field's type is checked; `format` and `schema_version`, when present, must be the
-/// export's; a step number may appear once. `NaN`/`Infinity` literals are read (and
-/// refused later, at their element, by [`load_candidate`]).
+/// export's; a step number may appear once. `NaN`, `Infinity` and `-Infinity` literals,
+/// and `null` inside a numeric array (JavaScript's `JSON.stringify` of a non-finite
+/// number), are read as non-finite values, which the comparison judges.
 pub fn from_json(v: &Json, name: &str) -> Result<Candidate> {
     let obj = object(v, name)?;
     let mut c = Candidate::default();
@@ -406,6 +409,10 @@ fn array(v: &Json, path: &str) -> Result<ArrayD<f64>> {
             .into_iter()
             .enumerate()
             .map(|(i, x)| {
+                if matches!(x, Item::Value(Json::Null)) {
+                    // JavaScript's JSON.stringify writes NaN and ±Infinity as null.
+                    return Ok(f64::NAN);
+                }
                 x.as_f64().ok_or_else(|| {
                     Error::invalid(
                         format!("{p}[{i}]"),

@@ -588,7 +588,8 @@ impl Comparison {
                 abs / e.abs()
             };
             self.values += 1;
-            self.max_abs_err = self.max_abs_err.max(abs);
+            let reported = |v: f64| if v.is_finite() { v } else { 0.0 }; // non-finite: a divergence
+            self.max_abs_err = self.max_abs_err.max(reported(abs));
             if rel.is_finite() {
                 self.max_rel_err = self.max_rel_err.max(rel);
             }
@@ -598,7 +599,7 @@ impl Comparison {
             } else {
                 tolerance.accepts_with(g, e, b)
             };
-            if abs > 0.0 {
+            if abs > 0.0 && abs.is_finite() {
                 self.worst_fraction = self.worst_fraction.max(abs / allowed);
             }
             if !ok {
@@ -676,6 +677,7 @@ fn normwise(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
         .iter()
         .zip(b.iter())
         .map(|(x, y)| (x - y).abs())
+        .filter(|d| d.is_finite())
         .fold(0.0, f64::max);
     let scale = b.iter().map(|y| y.abs()).fold(0.0, f64::max);
     if diff == 0.0 || scale == 0.0 {

@@ -245,10 +245,22 @@ fn step_explanations(
     // Every later traced step that starts from the candidate's own parameters too: an
     // explanation must reproduce all of them (a bug and a convention may agree on one
     // step, e.g. where every z is exactly 0, and not on the next).
+    // Only steps before the candidate went non-finite: a diverged run is diagnosed from
+    // its finite steps (from a non-finite start every variant computes non-finite).
+    // (Step t's arrays include its parameters after, step t + 1's start.)
+    let finite = |t: usize| {
+        cand.arrays
+            .iter()
+            .filter(|(k, _)| k.step() == Some(t))
+            .all(|(_, a)| a.iter().all(|v| v.is_finite()))
+    };
     let last = cand.last_step().unwrap_or(s);
+    let end = (s + 1..=last)
+        .find(|&t| !finite(t - 1) || !finite(t))
+        .unwrap_or(last + 1);
     let starts: Vec<(usize, crate::nn::network::Network<f64>)> =
         std::iter::once((s, before.clone()))
-            .chain((s + 1..=last).filter_map(|t| Some((t, state_before(cand, spec, t)?))))
+            .chain((s + 1..end).filter_map(|t| Some((t, state_before(cand, spec, t)?))))
             .collect();
     let try_spec_variant = |spec: &Spec, variant: Variant| {
         starts.iter().all(|(t, before)| {

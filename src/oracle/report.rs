@@ -14,6 +14,17 @@ fn value(d: &Divergence, v: f64) -> String {
     }
 }
 
+/// A candidate's non-finite value, as JSON and Python spell it.
+fn non_finite(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
 fn finite_or_null(v: f64) -> Value {
     if v.is_finite() {
         json!(v)
@@ -76,6 +87,13 @@ impl Comparison {
                         "first divergence: {}: has shape {got:?}, the reference's is {want:?} (another batch layout); {} value(s) outside tolerance in all\n",
                         d.quantity, self.divergent
                     )),
+                    None if !d.got.is_finite() => s.push_str(&format!(
+                        "first divergence: {}: expected {}, got {} (non-finite where the reference is finite: the run diverged here{anchored}); {} value(s) outside tolerance in all\n",
+                        d.quantity,
+                        value(d, d.expected),
+                        non_finite(d.got),
+                        self.divergent
+                    )),
                     None => s.push_str(&format!(
                         "first divergence: {}: expected {}, got {} (abs err {:.3e}, rel err {:.3e}, allowed {:.3e}{anchored}); {} value(s) outside tolerance in all\n",
                         d.quantity,
@@ -137,6 +155,7 @@ impl Comparison {
                 "index": d.index,
                 "expected": finite_or_null(d.expected),
                 "got": finite_or_null(d.got),
+                "got_non_finite": (d.shapes.is_none() && !d.got.is_finite()).then(|| non_finite(d.got)),
                 "abs_err": finite_or_null(d.abs_err),
                 "rel_err": finite_or_null(d.rel_err),
                 "allowed": finite_or_null(d.allowed),

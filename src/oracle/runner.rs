@@ -15,6 +15,7 @@ use crate::io::spec::{Overrides, Spec};
 use crate::io::workdir::{create_file_in, empty_dir, make_dir_in, remove_entry, WorkDir};
 use crate::oracle::against::differences;
 use crate::oracle::candidate::load_candidate_from;
+use crate::oracle::candidate::Candidate;
 use crate::oracle::compare::{CompareOptions, Comparison};
 use crate::oracle::diagnose::compare_and_diagnose;
 
@@ -406,7 +407,9 @@ fn run_in(
             return Ok(result(false, None, Some(why), true));
         }
     };
-    if !status.success() {
+    // A port that exits non-zero (a run that diverged, say) may still have written its
+    // output: it is judged all the same, its exit status reported beside the verdict.
+    let exited = (!status.success()).then(|| {
         let last = last_line(&stderr);
         let how = match status.code() {
             Some(c) => format!("exited {c}"),
@@ -418,26 +421,48 @@ fn run_in(
         } else {
             format!("{how}: {last}")
         };
-        return Ok(result(false, None, Some(why), started));
+        (why, started)
+    });
+    if let Some((why, false)) = exited {
+        return Ok(result(false, None, Some(why), false));
     }
     // The output is opened in the case's own folder (not through a link put in its
     // place), without following a link, and must be a regular file of bounded size.
     let cand = crate::io::open_bounded_in(dir, &out_name, &out_path)
         .and_then(|(f, _)| load_candidate_from(f, &out_path));
-    let cand = match cand {
-        Ok(c) => c,
-        Err(e) => {
-            return Ok(result(
-                false,
-                None,
-                Some(format!(
-                    "its output cannot be read: {}",
-                    printable(&format!("{e:#}"), false)
-                )),
-                true,
-            ))
+    let (passed, comparison, problem) = match (cand, exited) {
+        (Ok(cand), exited) => {
+            let (passed, comparison, problem) = judge(case, &cand, opts);
+            match exited {
+                Some((why, _)) => {
+                    let problem = problem.map_or(why.clone(), |p| format!("{why}; {p}"));
+                    (false, comparison, Some(problem))
+                }
+                None => (passed, comparison, problem),
+            }
         }
+        // Nothing readable from a port that failed: its exit is the problem.
+        (Err(_), Some((why, _))) => (false, None, Some(why)),
+        (Err(e), None) => (
+            false,
+            None,
+            Some(format!(
+                "its output cannot be read: {}",
+                printable(&format!("{e:#}"), false)
+            )),
+        ),
     };
+    Ok(result(passed, comparison, problem, true))
+}
+
+/// A port's output judged against its case: its header's spec must be the case's, then
+/// it is compared and diagnosed. Returns whether it passed, the comparison, and the
+/// problem that stopped the comparison.
+fn judge(
+    case: &Case,
+    cand: &Candidate,
+    opts: &CompareOptions,
+) -> (bool, Option<Comparison>, Option<String>) {
     if let Some(h) = &cand.spec {
         let header = Spec::from_json(h, "header.spec");
         let diff = match &header {
@@ -445,28 +470,22 @@ fn run_in(
             Err(e) => vec![format!("{e:#}")],
         };
         if !diff.is_empty() {
-            return Ok(result(
-                false,
-                None,
-                Some(format!(
-                    "its header.spec is not the case's spec: {}",
-                    printable(&diff.join(", "), false)
-                )),
-                true,
-            ));
+            let why = format!(
+                "its header.spec is not the case's spec: {}",
+                printable(&diff.join(", "), false)
+            );
+            return (false, None, Some(why));
         }
     }
-    match compare_and_diagnose(&case.spec, &cand, opts) {
-        Ok(cmp) => Ok(result(cmp.passed(), Some(cmp), None, true)),
-        Err(e) => Ok(result(
-            false,
-            None,
-            Some(format!(
+    match compare_and_diagnose(&case.spec, cand, opts) {
+        Ok(cmp) => (cmp.passed(), Some(cmp), None),
+        Err(e) => {
+            let why = format!(
                 "its output does not fit the case: {}",
                 printable(&format!("{e:#}"), false)
-            )),
-            true,
-        )),
+            );
+            (false, None, Some(why))
+        }
     }
 }
 
