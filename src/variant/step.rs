@@ -365,6 +365,12 @@ mod tests {
         assert!(Bug::SoftmaxWrongAxis
             .harmless_for(Loss::Mse, &[Identity], 2, 2)
             .is_some());
+        // Without the max shift the softmax is the same up to rounding until a logit
+        // overflows exp (~709): a finite check cannot tell, and says why.
+        let why = Bug::SoftmaxNoMaxShift
+            .harmless_for(Loss::SoftmaxCrossEntropy, &[Relu, Identity], 3, 2)
+            .expect("harmless without overflow");
+        assert!(why.contains("709") && why.contains("shifted softmax"), "{why}");
     }
 
     /// The classification bugs' `∂L̄/∂Ŷ` on hand values: logits `[0, ln 3]` (softmax
