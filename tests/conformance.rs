@@ -777,36 +777,36 @@ fn a_port_writing_nan_fails_naming_the_value() {
 /// A stale-weights port diverges on five cases of the battery (its epoch loss overflows,
 /// it exits 3 after writing its run, non-finite values as `NaN`/`Infinity` and `null`):
 /// those are judged like the rest, their exit reported beside the verdict, and every
-/// case of the battery is named `stale-weights` (float64).
+/// case of the battery is named `stale-weights`, in float64 and in float32.
 #[test]
 fn a_diverging_port_is_judged_and_named_on_every_case() {
     let s = Scratch::new("diverging");
-    let out = exit_with(&run_port(&s, "--mistake stale-weights", &[], &[]), 1);
-    assert!(out.ends_with("0 of 25 cases passed\n"), "{out}");
-    let mut exited = Vec::new();
-    for case in CASES {
-        let details = failed_details(&out, case);
-        if details[0].starts_with("exited 3: toy_port: training diverged") {
-            exited.push(case);
+    for dtype in ["f64", "f32"] {
+        let flags = format!("--dtype {dtype} --mistake stale-weights");
+        let out = exit_with(&run_port(&s, &flags, &[], &[]), 1);
+        assert!(out.ends_with("0 of 25 cases passed\n"), "{out}");
+        let mut exited = Vec::new();
+        for case in CASES {
+            let details = failed_details(&out, case);
+            if details[0].starts_with("exited 3: toy_port: training diverged") {
+                exited.push(case);
+            }
+            assert!(
+                details
+                    .iter()
+                    .any(|l| l.starts_with("diagnosis: bug stale-weights")),
+                "{dtype} {case}: {details:?}"
+            );
         }
-        assert!(
-            details
-                .iter()
-                .any(|l| l.starts_with("diagnosis: bug stale-weights")),
-            "{case}: {details:?}"
-        );
-    }
-    assert_eq!(
-        exited,
-        [
+        let diverged = [
             "article",
             "article_seed1",
             "relu_at_zero",
             "leaky_relu_at_zero",
-            "large_lr"
-        ],
-        "{out}"
-    );
+            "large_lr",
+        ];
+        assert_eq!(exited, diverged, "{dtype}: {out}");
+    }
 }
 
 /// Processes still running (not zombies) whose command line mentions `marker`.

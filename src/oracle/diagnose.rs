@@ -72,7 +72,7 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
             out.extend(batching(spec, cand, cmp)?);
         }
         Key::Param(Snapshot::Initial, _, _) => out.extend(initialisation(spec, cand, cmp)?),
-        Key::EpochLoss | Key::Param(Snapshot::Final, _, _) if cand.last_step().is_none() => {
+        Key::EpochLoss | Key::Param(Snapshot::Final, _, _) => {
             out.extend(run_explanations(spec, cand, cmp)?);
         }
         key => {
@@ -123,9 +123,10 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
 /// each known mistake.
 pub const RUN_EXPLANATION_WORK: u128 = 200_000_000;
 
-/// For a candidate that traces no step (only its epoch losses and parameters): the
-/// whole run re-run with each convention at `z = 0`, each catalogue bug, and with the
-/// last partial batch dropped, compared in full; the ones that reproduce the candidate.
+/// For a divergence in the epoch losses or the final parameters (a candidate that traces
+/// no step, or whose traced steps are within their bounds): the whole run re-run with
+/// each convention at `z = 0`, each catalogue bug that can change it, and with the last
+/// partial batch dropped, compared in full; the ones that reproduce the candidate.
 /// Skipped (nothing found) for a run larger than [`RUN_EXPLANATION_WORK`].
 fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
     let params = spec.parameter_count();
@@ -149,7 +150,13 @@ fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<V
             out.push(convention_found(conv, cmp.conventions));
         }
     }
-    for bug in Bug::ALL.into_iter().filter(|b| b.applies_to(spec.loss)) {
+    // A bug that cannot change this run (harmless for it) explains no difference.
+    let outputs = spec.sizes[layers];
+    let can_change = |b: &Bug| {
+        b.harmless_for(spec.loss, &spec.activations, outputs, spec.batch_size)
+            .is_none()
+    };
+    for bug in Bug::ALL.into_iter().filter(can_change) {
         if reproduces(spec, cmp.conventions, Some(bug)) {
             out.push(found(Kind::Bug, bug.name(), bug.explanation(layers)));
         }

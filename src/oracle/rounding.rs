@@ -296,9 +296,6 @@ pub fn step_bounds(
         w_b += &dz_abs.t().dot(&input_bound);
         let mut b_b = dz_abs.sum_axis(Axis(0)) * gamma(b, u);
         b_b += &dzb.sum_axis(Axis(0));
-        let w_abs = abs(layer.w.view());
-        let mut x_b = dz_abs.dot(&w_abs) * gamma(layer.outputs(), u);
-        x_b += &dzb.dot(&w_abs);
         // The update W − lr·dW.
         let lr = spec.lr;
         let g2 = gamma(2, u);
@@ -326,6 +323,19 @@ pub fn step_bounds(
             .and(&layer.b)
             .and(&g_b)
             .for_each(|ba, &bb, &v, &g| *ba = lr * bb + g2 * (v.abs() + lr * g));
+        // dX = dZ·W, through the weights the variant back-propagates with: the ones
+        // before the update, or (stale-weights) the updated ones, with their rounding.
+        let stale = variant.bug == Some(crate::variant::Bug::StaleWeights);
+        let w_abs = if stale {
+            abs(rec.after.layers[k].w.view())
+        } else {
+            abs(layer.w.view())
+        };
+        let mut x_b = dz_abs.dot(&w_abs) * gamma(layer.outputs(), u);
+        x_b += &dzb.dot(&w_abs);
+        if stale {
+            x_b += &dz_abs.dot(&wa);
+        }
         after.layers[k].w = wa;
         after.layers[k].b = ba;
         da_value = rec.dx[k].clone();

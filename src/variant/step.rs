@@ -370,7 +370,10 @@ mod tests {
         let why = Bug::SoftmaxNoMaxShift
             .harmless_for(Loss::SoftmaxCrossEntropy, &[Relu, Identity], 3, 2)
             .expect("harmless without overflow");
-        assert!(why.contains("709") && why.contains("shifted softmax"), "{why}");
+        assert!(
+            why.contains("709") && why.contains("shifted softmax"),
+            "{why}"
+        );
     }
 
     /// The classification bugs' `∂L̄/∂Ŷ` on hand values: logits `[0, ln 3]` (softmax
