@@ -407,6 +407,14 @@ mod tests {
             d(Bug::SoftmaxJacobianOnFused),
             array![[3.0 / 64.0, -3.0 / 64.0], [3.0 / 64.0, -3.0 / 64.0]],
         );
+        // The same logits shifted by 400: the fused mistake's softmax subtracts the max
+        // as the reference's does (exp(±800) would overflow or vanish without it).
+        let shifted = y_hat.mapv(|v| v + 400.0);
+        let d_shifted = loss_derivative(ce, shifted.view(), y.view(), Bug::SoftmaxJacobianOnFused);
+        close(
+            d_shifted,
+            array![[3.0 / 64.0, -3.0 / 64.0], [3.0 / 64.0, -3.0 / 64.0]],
+        );
         // Overflow: exp(800) is inf, inf/inf is NaN.
         let big = array![[800.0, 0.0]];
         let y1 = array![[1.0, 0.0]];
