@@ -59,7 +59,7 @@ impl Initial {
         };
         match obj.as_slice() {
             [(k, Json::String(file))] if k == "file" => {
-                return Initial::from_npz(&locate(file), field, sizes)
+                Initial::from_npz(&locate(file), field, sizes)
             }
             [(k, layers)] if k == "layers" => Initial::inline(layers, field, sizes),
             _ => Err(Error::invalid(
