@@ -88,6 +88,7 @@ fn random_case(i: u32) -> (Spec, Vec<usize>) {
         loss: Loss::Mse,
         seed,
         init_scale,
+        initial: None,
         x,
         y,
         test: None,
