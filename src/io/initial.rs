@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::io::json::value::{Item, Json};
 use crate::io::json::write::{Mat, Vector};
 use crate::io::npy::{self, NpyArray};
+use crate::io::values::{matrix, vector};
 
 /// Initial parameters given in a spec: per layer `W (out, in)` and `b (out)`.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,22 +124,21 @@ impl Initial {
                         })
                 };
                 let w_field = format!("{at}.W");
-                let rows = get("W")?.items().ok_or_else(|| {
-                    Error::invalid(&w_field, "must be an array of rows (out, in)")
-                })?;
-                if rows.len() != out {
+                let w = get("W")?;
+                if w.len().is_none() {
                     return Err(Error::invalid(
                         &w_field,
-                        format!("has {} rows, layer {k} has {out} outputs", rows.len()),
+                        format!("must be an array of rows (out, in), got {}", w.kind()),
                     ));
                 }
-                let mut w = Vec::with_capacity(out * inp);
-                for (r, row) in rows.into_iter().enumerate() {
-                    w.extend(numbers(row, &format!("{w_field}[{r}]"), inp)?);
+                let w = matrix(w, &w_field, Some(inp))?;
+                if w.nrows() != out {
+                    return Err(Error::invalid(
+                        &w_field,
+                        format!("has {} rows, layer {k} has {out} outputs", w.nrows()),
+                    ));
                 }
-                let w = Array2::from_shape_vec((out, inp), w)
-                    .map_err(|e| Error::invalid(&w_field, e.to_string()))?;
-                let b = Array1::from(numbers(Item::Value(get("b")?), &format!("{at}.b"), out)?);
+                let b = Array1::from(vector(get("b")?, &format!("{at}.b"), out)?);
                 Ok((w, b))
             })
             .collect::<Result<_>>()?;
@@ -199,41 +199,6 @@ impl Initial {
             .collect::<Result<_>>()?;
         Ok(Initial { layers })
     }
-}
-
-/// `n` finite numbers.
-fn numbers(v: Item<'_>, field: &str, n: usize) -> Result<Vec<f64>> {
-    let items = match v {
-        Item::Value(j) => j.items(),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        Error::invalid(
-            field,
-            format!("must be an array of {n} numbers, got {}", v.kind()),
-        )
-    })?;
-    if items.len() != n {
-        return Err(Error::invalid(
-            field,
-            format!("has {} values, expected {n}", items.len()),
-        ));
-    }
-    items
-        .into_iter()
-        .enumerate()
-        .map(|(i, x)| match x.as_f64() {
-            Some(x) if x.is_finite() => Ok(x),
-            Some(x) => Err(Error::invalid(
-                format!("{field}[{i}]"),
-                format!("must be finite, got {x}"),
-            )),
-            None => Err(Error::invalid(
-                format!("{field}[{i}]"),
-                format!("must be a number, got {}", x.kind()),
-            )),
-        })
-        .collect()
 }
 
 /// `{"layers": [{"W": …, "b": …}, …]}`, as `train --format json` writes a network.

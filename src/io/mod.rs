@@ -14,6 +14,7 @@ pub mod outdir;
 pub mod spec;
 pub mod spec_json;
 pub mod targets;
+pub(crate) mod values;
 pub mod workdir;
 
 use std::fs::File;
