@@ -374,6 +374,11 @@ mod tests {
             why.contains("709") && why.contains("shifted softmax"),
             "{why}"
         );
+        // The BCE summed over outputs and batch changes nothing only when m·B = 1.
+        let bce =
+            |m, b| Bug::BceSumNotMean.harmless_for(Loss::BinaryCrossEntropy, &[Identity], m, b);
+        assert!(bce(1, 1).is_some_and(|w| w.contains("1/(m·B) = 1")));
+        assert!(bce(2, 1).is_none() && bce(1, 2).is_none());
     }
 
     /// The classification bugs' `∂L̄/∂Ŷ` on hand values: logits `[0, ln 3]` (softmax
