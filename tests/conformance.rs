@@ -1078,6 +1078,12 @@ fn init_given_passes_and_the_scorecard_says_so() {
         ),
         0,
     );
+    // Its trajectories record the command without this machine's paths.
+    let t = read_json(&d.join("article/trajectory.json"));
+    assert_eq!(
+        t["header"]["command"],
+        "backprop-oracle conformance --export-cases cases --case article --init given"
+    );
     let spec = read_json(&d.join("article/spec.json"));
     assert!(
         spec.get("seed").is_none() && spec.get("init_scale").is_none(),

@@ -109,7 +109,10 @@ pub fn run(args: &ConformanceArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(out) = &args.export_cases {
-        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        // Recorded in each case's header, without this machine's paths.
+        let name = crate::cli::export::folder_name(out);
+        let command =
+            crate::cli::portable_command(std::env::args_os().skip(1), &[("--export-cases", &name)]);
         export_cases(&cases, out, args.trace_steps, &command)?;
         write_stdout(&format!(
             "wrote {} case{} into {} (each: spec.json, purpose.txt, trajectory.json, reference.npz)\n",

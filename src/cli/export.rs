@@ -85,37 +85,17 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
 }
 
 /// The command line recorded in the header, without the paths of the machine that ran
-/// it: the program as `backprop-oracle`, `--model FILE` as `--model spec.json` (the
-/// folder's own fully resolved spec, which runs the same export) and `--out DIR` as the
-/// folder's name.
+/// it: `--model FILE` as `--model spec.json` (the folder's own fully resolved spec,
+/// which runs the same export) and `--out DIR` as the folder's name.
 fn portable_command(args: impl Iterator<Item = std::ffi::OsString>, out: &Path) -> String {
-    let name = out
-        .file_name()
-        .map_or_else(|| "DIR".into(), |n| n.to_string_lossy().into_owned());
-    let mut words = vec!["backprop-oracle".to_string()];
-    let mut replace_next: Option<String> = None;
-    for a in args {
-        let a = a.to_string_lossy().into_owned();
-        if let Some(v) = replace_next.take() {
-            words.push(v);
-            continue;
-        }
-        match a.as_str() {
-            "--model" => replace_next = Some("spec.json".into()),
-            "--out" => replace_next = Some(name.clone()),
-            _ if a.starts_with("--model=") => {
-                words.push("--model=spec.json".into());
-                continue;
-            }
-            _ if a.starts_with("--out=") => {
-                words.push(format!("--out={name}"));
-                continue;
-            }
-            _ => {}
-        }
-        words.push(a);
-    }
-    words.join(" ")
+    let name = folder_name(out);
+    crate::cli::portable_command(args, &[("--model", "spec.json"), ("--out", &name)])
+}
+
+/// A folder's own name (`DIR` when it has none), as a recorded command gives it.
+pub(crate) fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| "DIR".into(), |n| n.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

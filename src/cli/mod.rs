@@ -176,6 +176,39 @@ pub fn flag_for(field: &str) -> Option<&'static str> {
     })
 }
 
+/// A command line as a file's header records it, without the paths of the machine that
+/// ran it: the program as `backprop-oracle`, and the value of each flag in `replaced`
+/// (`--flag VALUE` or `--flag=VALUE`) as the replacement given. Arguments that are not
+/// UTF-8 are written lossily (never a panic).
+pub(crate) fn portable_command(
+    args: impl Iterator<Item = std::ffi::OsString>,
+    replaced: &[(&str, &str)],
+) -> String {
+    let mut words = vec!["backprop-oracle".to_string()];
+    let mut replace_next: Option<&str> = None;
+    for a in args {
+        let a = a.to_string_lossy().into_owned();
+        if let Some(v) = replace_next.take() {
+            words.push(v.to_string());
+            continue;
+        }
+        let with_value = replaced.iter().find_map(|&(flag, v)| {
+            let rest = a.strip_prefix(flag)?;
+            rest.starts_with('=').then(|| format!("{flag}={v}"))
+        });
+        if let Some(w) = with_value {
+            words.push(w);
+            continue;
+        }
+        replace_next = replaced
+            .iter()
+            .find(|(flag, _)| a == *flag)
+            .map(|&(_, v)| v);
+        words.push(a);
+    }
+    words.join(" ")
+}
+
 /// On SIGINT, SIGTERM or SIGHUP, removes the temporary output this process is writing
 /// (an export's temporary folder, a plot's temporary file; a conformance run's port is
 /// killed, with its whole process group, and its work folder removed) and exits with
