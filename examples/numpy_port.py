@@ -15,7 +15,11 @@ batch objective L̄ = (1/B) sum_r L_r:
 The cross-entropies take logits: the last layer must be identity. A flat y with a softmax
 over m ≥ 2 outputs is class labels 0 … m-1 (one-hot encoded here). x and y may also name a
 .npy file, an .npz (member named like the key), or {"file": F, "member": M}, relative to the
-spec's folder; a held-out x_test/y_test is accepted and not used. Bad input: exit code 2.
+spec's folder; a held-out x_test/y_test is accepted and not used. The initial parameters are
+drawn (np.random.seed(seed), then init_scale * randn(out, in) per layer, b = 0) unless the
+spec gives them under "initial" instead of seed and init_scale: {"layers": [{"W", "b"}, ...]}
+(input side first), or an .npz ("F.npz" or {"file": F}) holding W1_init, b1_init, W2_init, ...
+The header's spec then holds them inline. Bad input: exit code 2.
 
 Shapes: a batch is B samples as rows. Layer k maps `in` -> `out` features:
 W (out, in), b (out), X (B, in), Z = A = (B, out). m = width of the output layer.
@@ -62,19 +66,51 @@ def load_data(value, key, base):
                       dtype=np.float64)                # int64 class labels become exact floats
 
 
+def load_initial(value, sizes, base):
+    """The spec's "initial": inline {"layers": [{"W": (out, in), "b": (out)}, ...]}, or an
+    .npz ("F.npz" or {"file": F}) holding W1_init, b1_init, ... (1-based, as export names
+    them). Returns [(W, b)] per layer as float64 arrays."""
+    try:
+        if isinstance(value, dict) and "layers" in value:
+            params = [(np.array(l["W"], dtype=np.float64), np.array(l["b"], dtype=np.float64))
+                      for l in value["layers"]]
+        else:
+            data = np.load(os.path.join(base, value if isinstance(value, str) else value["file"]),
+                           allow_pickle=False)
+            params = [(np.asarray(data[f"W{k}_init"], dtype=np.float64),
+                       np.asarray(data[f"b{k}_init"], dtype=np.float64)) for k in range(1, len(sizes))]
+    except (KeyError, TypeError, ValueError, OverflowError, OSError) as e:
+        fail(f"spec.initial: cannot read the initial parameters: {e!r}")
+    shapes = [((n_out, n_in), (n_out,)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    if [(W.shape, b.shape) for W, b in params] != shapes:
+        fail(f"spec.initial: must hold per layer W (out, in) and b (out): {shapes}")
+    if not all(np.all(np.isfinite(W)) and np.all(np.isfinite(b)) for W, b in params):
+        fail("spec.initial: every value must be finite")
+    return params
+
+
 def load_spec(path):
-    """The spec with every key filled in; x as (n, n_0) and y as (n, n_L) float arrays."""
+    """The spec with every key filled in; x as (n, n_0) and y as (n, n_L) float arrays.
+    With "initial", seed and init_scale are absent (one source) and initial is inline."""
     spec = dict(ARTICLE) if path is None else json.load(open(path))
     base = "." if path is None else os.path.dirname(path)
-    unknown = set(spec) - set(ARTICLE) - {"x_test", "y_test"}   # the held-out set is not used
+    unknown = set(spec) - set(ARTICLE) - {"x_test", "y_test", "initial"}  # held-out set unused
     missing = set(REQUIRED) - set(spec)
     if unknown or missing:
         fail(f"spec: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
-    spec = {key: spec.get(key, DEFAULTS.get(key)) for key in ARTICLE}   # README key order
+    given = "initial" in spec                    # the parameters, instead of seed and init_scale
+    if given and {"seed", "init_scale"} & set(spec):
+        fail("spec.initial: is given with seed/init_scale: the initial parameters come from one source")
+    keys = [k for k in ARTICLE if not given or k not in ("seed", "init_scale")]
+    raw, spec = spec, {key: spec.get(key, DEFAULTS.get(key)) for key in keys}   # README key order
     for key in ("seed", "epochs", "batch_size", "log_every"):
-        spec[key] = int(spec[key])
+        if key in spec:
+            spec[key] = int(spec[key])
     for key in ("init_scale", "lr"):
-        spec[key] = float(spec[key])
+        if key in spec:
+            spec[key] = float(spec[key])
+    if given:                                    # the parameters themselves, inline
+        spec["initial"] = {"layers": layers_json(load_initial(raw["initial"], spec["sizes"], base))}
     loss, acts, m = spec["loss"], spec["activations"], spec["sizes"][-1]
     if loss not in LOSSES:
         fail(f"spec.loss: must be one of {', '.join(LOSSES)}, got {loss!r}")
@@ -117,7 +153,11 @@ def loss_and_gradient(loss, Yhat, Y):
 
 
 def init_params(spec):
-    """np.random.seed(seed); then per layer in order W = init_scale * randn(out, in), b = 0."""
+    """The spec's initial parameters if it gives them (no generator then); else
+    np.random.seed(seed); then per layer in order W = init_scale * randn(out, in), b = 0."""
+    if "initial" in spec:
+        return [(np.array(l["W"], dtype=np.float64), np.array(l["b"], dtype=np.float64))
+                for l in spec["initial"]["layers"]]
     np.random.seed(spec["seed"])
     sizes = spec["sizes"]
     return [(spec["init_scale"] * np.random.randn(n_out, n_in), np.zeros(n_out))

@@ -12,7 +12,11 @@ trajectory.json (schema_version 1) or a reference.npz that `backprop-oracle comp
                  defaults; `x`/`y` inline, or a string naming a float64 .npy file or an .npz
                  holding arrays `x` and `y`, or {"file": F, "member": M} (optional "shape",
                  "dtype", "sha256" are checked), relative to the spec file's folder; `y` may
-                 be int64 in a file; a held-out `x_test`/`y_test` is accepted and ignored).
+                 be int64 in a file; a held-out `x_test`/`y_test` is accepted and ignored;
+                 `initial` instead of `seed`/`init_scale` gives the initial parameters, used
+                 as they are, no generator: {"layers": [{"W": (out, in), "b": (out)}, ...]},
+                 input side first, or an .npz (a name or {"file": F}) holding W1_init,
+                 b1_init, W2_init, ...; the header's spec then holds them inline).
                  Default: the article's 2-3-1 spec.
   --out          `.json` -> trajectory.json, `.npz` -> reference.npz (float arrays in the
                  port's dtype, `step{s}_samples` int64). Written to a temporary sibling and
@@ -89,6 +93,7 @@ ARTICLE = {"sizes": [2, 3, 1], "activations": ["relu", "identity"], "loss": "mse
 REQUIRED = ("sizes", "activations", "x", "y")
 DEFAULTS = {key: value for key, value in ARTICLE.items() if key not in REQUIRED}
 TEST_KEYS = ("x_test", "y_test")                 # a held-out set: accepted, never read or written
+INITIAL = "initial"                              # given parameters, instead of seed and init_scale
 ACTIVATION_NAMES = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")
 LOSSES = ("mse", "softmax_cross_entropy", "binary_cross_entropy")
 REFERENCE_KEYS = ("file", "member", "shape", "dtype", "sha256")
@@ -264,9 +269,84 @@ def _load_array(field, value, base, sizes, loss="mse"):
     return arr
 
 
+def _numbers(value, field, shape):
+    """A JSON list (shape (n,)) or list of rows (shape (r, n)) of finite numbers, as float64."""
+    def row(v, at, n):
+        if not isinstance(v, list) or len(v) != n:
+            raise InputError(f"{at}: must be a list of {n} numbers")
+        for j, x in enumerate(v):
+            try:
+                ok = _is_num(x) and math.isfinite(x)
+            except OverflowError:                # an integer beyond float64
+                ok = False
+            if not ok:
+                raise InputError(f"{at}[{j}]: must be a finite number, got {x!r:.40}")
+        return v
+    if len(shape) == 1:
+        return np.array(row(value, field, shape[0]), dtype=np.float64)
+    if not isinstance(value, list) or len(value) != shape[0]:
+        raise InputError(f"{field}: must be a list of {shape[0]} rows (out, in) = {shape}")
+    return np.array([row(r, f"{field}[{i}]", shape[1]) for i, r in enumerate(value)],
+                    dtype=np.float64).reshape(shape)
+
+
+def _read_initial(value, base, sizes):
+    """The spec's `initial`: inline {"layers": [{"W": (out, in), "b": (out,)}, ...]} (input
+    side first), or an .npz named by a string or {"file": F} (relative to the spec file's
+    folder) holding W1_init, b1_init, W2_init, ... (1-based, as export names them; float64,
+    or float32 widened exactly). Returns [(W, b)] per layer in float64, every value finite."""
+    shapes = [((n_out, n_in), (n_out,)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    if isinstance(value, dict) and list(value) == ["layers"]:
+        layers = value["layers"]
+        if not isinstance(layers, list) or len(layers) != len(shapes):
+            raise InputError(f"spec.initial.layers: must list {len(shapes)} layers "
+                             f"{{\"W\": ..., \"b\": ...}} (sizes {sizes})")
+        params = []
+        for k, (layer, (w_shape, b_shape)) in enumerate(zip(layers, shapes)):
+            at = f"spec.initial.layers[{k}]"
+            if not isinstance(layer, dict) or sorted(layer) != ["W", "b"]:
+                raise InputError(f"{at}: must be an object with the keys W and b, and no other")
+            params.append((_numbers(layer["W"], f"{at}.W", w_shape),
+                           _numbers(layer["b"], f"{at}.b", b_shape)))
+        return params
+    if isinstance(value, dict) and list(value) == ["file"] and isinstance(value["file"], str):
+        name = value["file"]
+    elif isinstance(value, str):
+        name = value
+    else:
+        raise InputError("spec.initial: must be {\"layers\": [{\"W\": ..., \"b\": ...}, ...]}, "
+                         "an .npz file name or {\"file\": F}")
+    params = []
+    try:
+        with open(os.path.join(base, name), "rb") as f:
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise InputError(f"spec.initial: {name}: must be an .npz file")
+            for k, (w_shape, b_shape) in enumerate(shapes, 1):
+                layer = []
+                for key, shape in ((f"W{k}_init", w_shape), (f"b{k}_init", b_shape)):
+                    if key not in npz.files:
+                        raise InputError(f"spec.initial: {name}: no array named {key!r} "
+                                         f"(has {sorted(npz.files)})")
+                    arr = npz[key]
+                    if arr.dtype not in (np.float64, np.float32) or arr.shape != shape:
+                        raise InputError(f"spec.initial: {name}[{key}]: must be float64 or "
+                                         f"float32 of shape {shape}, got {arr.dtype} {arr.shape}")
+                    if not np.all(np.isfinite(arr)):
+                        raise InputError(f"spec.initial: {name}[{key}]: must be finite")
+                    layer.append(np.ascontiguousarray(arr, dtype=np.float64))
+                params.append(tuple(layer))
+    except InputError:
+        raise
+    except Exception as e:                       # OSError, ValueError, BadZipFile, ...
+        raise InputError(f"spec.initial: {name}: cannot read: {e}".replace("\n", " "))
+    return params
+
+
 def load_spec(path):
     """The resolved spec (every key, README order, x/y inline; y one-hot rows for class
-    labels; x_test/y_test dropped) and x (n, n_0), y (n, m)."""
+    labels; x_test/y_test dropped; a given `initial` inline, without seed and init_scale)
+    and x (n, n_0), y (n, m)."""
     if path is None:
         raw, base = dict(ARTICLE), os.getcwd()
     else:
@@ -285,16 +365,23 @@ def load_spec(path):
     if not isinstance(raw, dict):
         raise InputError("spec: must be a JSON object")
     for key in raw:
-        if key not in ARTICLE and key not in TEST_KEYS:
+        if key not in ARTICLE and key not in TEST_KEYS and key != INITIAL:
             raise InputError(f"spec.{key}: unknown key (expected one of "
-                             f"{', '.join(list(ARTICLE) + list(TEST_KEYS))})")
+                             f"{', '.join(list(ARTICLE) + list(TEST_KEYS) + [INITIAL])})")
+    if INITIAL in raw:                           # one source of initial parameters
+        for key in ("seed", "init_scale"):
+            if key in raw:
+                raise InputError(f"spec.initial: is given with spec.{key}: the initial "
+                                 f"parameters come from one source, either initial, or seed "
+                                 f"and init_scale; remove one")
     for key in REQUIRED:
         if key not in raw:
             raise InputError(f"spec.{key}: missing")
     for key, other in (TEST_KEYS, TEST_KEYS[::-1]):
         if key in raw and other not in raw:
             raise InputError(f"spec.{other}: is required when {key} is given")
-    spec = {key: raw.get(key, DEFAULTS.get(key)) for key in ARTICLE}
+    spec = {key: raw.get(key, DEFAULTS.get(key)) for key in ARTICLE
+            if INITIAL not in raw or key not in ("seed", "init_scale")}
     sizes = spec["sizes"]
     if not isinstance(sizes, list) or len(sizes) < 2:
         raise InputError("spec.sizes: must be a list of at least two widths")
@@ -321,9 +408,11 @@ def load_spec(path):
         raise InputError(f"spec.sizes[{len(sizes) - 1}]: must be ≥ 2 with the loss "
                          f"softmax_cross_entropy (one output per class; for one yes/no output "
                          f"use binary_cross_entropy), got {sizes[-1]}")
-    if not _is_int(spec["seed"]) or not 0 <= spec["seed"] <= 4294967295:
+    if "seed" in spec and (not _is_int(spec["seed"]) or not 0 <= spec["seed"] <= 4294967295):
         raise InputError(f"spec.seed: must be an integer in 0 ..= 4294967295, got {spec['seed']!r}")
     for key in ("init_scale", "lr"):
+        if key not in spec:                      # init_scale, with initial given
+            continue
         v = spec[key]
         if not _is_num(v) or not math.isfinite(v) or v <= 0:
             raise InputError(f"spec.{key}: must be a finite number > 0, got {v!r}")
@@ -336,11 +425,17 @@ def load_spec(path):
     if len(x) != len(y):
         raise InputError(f"spec.y: {len(y)} samples, spec.x has {len(x)}")
     spec["x"], spec["y"] = x.tolist(), (y.tolist() if y.shape[1] > 1 else y[:, 0].tolist())
+    if INITIAL in raw:
+        spec[INITIAL] = {"layers": _layers_json(_read_initial(raw[INITIAL], base, sizes))}
     return spec, x, y
 
 
 def init_params(spec, bug):
-    """np.random.seed(seed); per layer in order W = init_scale * randn(out, in), b = 0 (float64)."""
+    """The spec's `initial` when it gives them (no generator); else np.random.seed(seed),
+    then per layer in order W = init_scale * randn(out, in), b = 0 (float64)."""
+    if INITIAL in spec:
+        return [(np.array(l["W"], dtype=np.float64), np.array(l["b"], dtype=np.float64))
+                for l in spec[INITIAL]["layers"]]
     np.random.seed(spec["seed"])
     params = []
     for n_in, n_out in zip(spec["sizes"][:-1], spec["sizes"][1:]):
@@ -452,6 +547,9 @@ def run_main(argv, add_arguments, train, make_header):
         if spec["loss"] not in LOSS_BUGS.get(args.bug, (spec["loss"],)):
             raise InputError(f"--bug {args.bug}: needs the loss "
                              f"{' or '.join(LOSS_BUGS[args.bug])}, the spec has {spec['loss']}")
+        if args.bug == "init-transposed" and INITIAL in spec:
+            raise InputError("--bug init-transposed: transposes the drawn weights, but the "
+                             "spec gives them (initial); use a spec with seed and init_scale")
         initial, final, losses, steps = train(args, spec, x, y)
         header = make_header(args, spec)
         write_output(args.out, header, initial, final, losses, steps)
