@@ -227,3 +227,38 @@ fn export_and_compare_honour_initial() {
         "{err}"
     );
 }
+
+/// `docs/ports.md` for port authors: its spec with `initial` is one `train` accepts, and
+/// its `$ backprop-oracle …` session prints what the doc shows (run in a new folder).
+#[test]
+fn the_ports_doc_runs_as_shown() {
+    let s = Scratch::new("ports_doc");
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ports.md"),
+    )
+    .expect("docs/ports.md");
+    let blocks: Vec<&str> = doc.split("```").skip(1).step_by(2).collect();
+    let spec = blocks
+        .iter()
+        .filter_map(|b| b.strip_prefix("json\n"))
+        .find(|b| b.contains("\"initial\""))
+        .expect("a spec with initial");
+    let path = s.file("spec.json", spec);
+    let o = run(&["train", "--model", path.to_str().expect("UTF-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut sessions = 0;
+    for block in &blocks {
+        for chunk in block.split("$ backprop-oracle ").skip(1) {
+            let (command, shown) = chunk.split_once('\n').expect("a command line");
+            let o = Command::new(BIN)
+                .args(command.split_whitespace())
+                .current_dir(&s.dir)
+                .output()
+                .expect("run");
+            assert_eq!(format!("{}{}", stdout(&o), stderr(&o)), shown, "{command}");
+            assert_eq!(o.status.code(), Some(0), "{command}");
+            sessions += 1;
+        }
+    }
+    assert!(sessions >= 1, "no $ session in docs/ports.md");
+}
