@@ -425,6 +425,15 @@ mod tests {
         let y1 = array![[1.0, 0.0]];
         let d = loss_derivative(ce, big.view(), y1.view(), Bug::SoftmaxNoMaxShift);
         assert!(d[[0, 0]].is_nan());
+        // BCE summed, not averaged, over m = 1 output and B = 2 samples: σ(0) − 1 = −1/2
+        // per entry instead of −1/2 / (m·B) = −1/4.
+        let d = loss_derivative(
+            Loss::BinaryCrossEntropy,
+            array![[0.0], [0.0]].view(),
+            array![[1.0], [1.0]].view(),
+            Bug::BceSumNotMean,
+        );
+        close(d, array![[-0.5], [-0.5]]);
         // BCE on probabilities: σ(σ(0)) = σ(1/2).
         let bce = Loss::BinaryCrossEntropy;
         let d = loss_derivative(
