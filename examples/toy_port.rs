@@ -21,8 +21,9 @@
 //! here independently of the crate's bug catalogue: `stale-weights` (layer k−1
 //! back-propagates through the updated W_k), `mse-without-2`, `bias-grad-mean`,
 //! `init-transposed` (randn(in, out).T), `drop-last-batch`, `wrong-seed` (seed + 1),
-//! `bad-generator` (the Box–Muller pair in the textbook order; a spec's `initial`, when
-//! given, is read and this slip then changes nothing),
+//! `bad-generator` (the Box–Muller pair in the textbook order) and `uniform-init`
+//! (uniform draws in [−1, 1), a `Math.random` port; a spec's `initial`, when given, is
+//! read and these slips then change nothing),
 //! `lr-typo` (1.5 lr), `relu-half` (relu'(0) = 0.5), `leaky-one` (leaky_relu'(0) = 1),
 //! `ce-sum-not-mean` (the softmax cross-entropy's batch gradient not divided by B),
 //! `softmax-wrong-axis` (the softmax normalised over the batch);
@@ -42,7 +43,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 const MISTAKES: &str = "stale-weights mse-without-2 bias-grad-mean init-transposed \
-    drop-last-batch wrong-seed bad-generator lr-typo relu-half leaky-one ce-sum-not-mean softmax-wrong-axis \
+    drop-last-batch wrong-seed bad-generator uniform-init lr-typo relu-half leaky-one ce-sum-not-mean softmax-wrong-axis \
     nan crash garbage sleep";
 
 /// The scalar the port computes in: `f32` or `f64`.
@@ -192,7 +193,13 @@ struct InitialLayer {
 /// layer's draw to the next), `count` values. Under `bad-generator` the stream's
 /// Box–Muller pairs come in the textbook order: NumPy's legacy `gauss` returns `f·x2`
 /// and caches `f·x1`; this slip returns `f·x1` first, so each pair is swapped.
-fn normals(rng: &mut RandomState, count: usize, swapped: bool) -> Vec<f64> {
+fn normals(rng: &mut RandomState, count: usize, swapped: bool, uniform: bool) -> Vec<f64> {
+    if uniform {
+        // The `Math.random` slip: uniform draws in [−1, 1) where normals belong.
+        return (0..count)
+            .map(|_| 2.0 * rng.random_sample() - 1.0)
+            .collect();
+    }
     if !swapped {
         return rng.randn(1, count).iter().copied().collect();
     }
@@ -348,10 +355,11 @@ fn train<T: Float>(spec: &Spec, trace: usize, mistake: &str) -> Run {
                 let w = Mat::new(out, inp, l.w.concat().into_iter().map(T::of).collect());
                 return (w, l.b.iter().map(|&v| T::of(v)).collect());
             }
-            let drawn: Vec<f64> = normals(&mut rng, inp * out, is("bad-generator"))
-                .iter()
-                .map(|v| spec.init_scale * v)
-                .collect();
+            let drawn: Vec<f64> =
+                normals(&mut rng, inp * out, is("bad-generator"), is("uniform-init"))
+                    .iter()
+                    .map(|v| spec.init_scale * v)
+                    .collect();
             let w = |k: usize| {
                 if t {
                     drawn[(k % inp) * out + k / inp]

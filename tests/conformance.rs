@@ -1124,4 +1124,15 @@ fn a_wrong_generator_is_named_on_every_case_and_passes_given() {
         let out = exit_with(&run_port(&s, &flags, &[], &["--init", "given"]), 0);
         assert!(out.ends_with("25 of 25 cases passed\n"), "{dtype}: {out}");
     }
+    // Another slip, uniform draws where normals belong (a `Math.random` port): the
+    // diagnosis does not depend on how the weights were drawn.
+    let out = exit_with(&run_port(&s, "--mistake uniform-init", &[], &[]), 1);
+    for case in CASES {
+        assert!(
+            failed_details(&out, case)
+                .iter()
+                .any(|l| l.starts_with("diagnosis: initialisation generator")),
+            "uniform-init {case}: {out}"
+        );
+    }
 }
