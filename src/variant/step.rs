@@ -378,7 +378,7 @@ mod tests {
         let bce =
             |m, b| Bug::BceSumNotMean.harmless_for(Loss::BinaryCrossEntropy, &[Identity], m, b);
         assert!(bce(1, 1).is_some_and(|w| w.contains("1/(m·B) = 1")));
-        assert!(bce(2, 1).is_none() && bce(1, 2).is_none());
+        assert!(bce(2, 1).is_none() && bce(1, 2).is_none() && bce(2, 2).is_none());
     }
 
     /// The classification bugs' `∂L̄/∂Ŷ` on hand values: logits `[0, ln 3]` (softmax
