@@ -101,5 +101,18 @@ mod tests {
         cand.arrays
             .remove(&Key::Param(Snapshot::After(2), Param::W, 1));
         assert!(state_before(&cand, &spec, 3).is_none());
+        // A parameter of another shape is no state to start from: W of the right shape
+        // and b one entry short, or b right and W transposed.
+        let key_b = Key::Param(Snapshot::After(1), Param::B, 0);
+        let b = cand.arrays[&key_b].clone();
+        cand.arrays.insert(key_b, ndarray::ArrayD::zeros(vec![2]));
+        assert!(state_before(&cand, &spec, 2).is_none());
+        cand.arrays.insert(key_b, b);
+        let key_w = Key::Param(Snapshot::After(1), Param::W, 0);
+        let w = cand.arrays[&key_w].clone();
+        cand.arrays.insert(key_w, w.t().to_owned());
+        assert!(state_before(&cand, &spec, 2).is_none());
+        cand.arrays.insert(key_w, w);
+        assert!(state_before(&cand, &spec, 2).is_some());
     }
 }
