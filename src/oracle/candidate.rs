@@ -461,3 +461,25 @@ fn array(v: &Json, path: &str) -> Result<ArrayD<f64>> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema's shape is checked where it is read: supported versions only, steps
+    /// as an array of step objects (an empty array is no steps, an array of numbers is
+    /// not steps), non-finite numbers read as values (`null` too) except in indices.
+    #[test]
+    fn the_trajectory_schema_is_checked_as_it_is_read() {
+        let err = |text: &str| format!("{:#}", from_json_str(text, "c").unwrap_err());
+        assert!(err(r#"{"schema_version": 3}"#).contains("c.schema_version"));
+        assert!(from_json_str(r#"{"schema_version": 2, "loss": [1]}"#, "c").is_ok());
+        assert!(err(r#"{"steps": [1, 2]}"#).contains("c.steps: must be an array of steps"));
+        assert!(from_json_str(r#"{"steps": [], "loss": [1]}"#, "c").is_ok());
+        let c = from_json_str(r#"{"loss": [1, null, NaN, -Infinity]}"#, "c").unwrap();
+        let loss = &c.arrays[&Key::EpochLoss];
+        assert_eq!(loss[0], 1.0);
+        assert!(loss[1].is_nan() && loss[2].is_nan());
+        assert_eq!(loss[3], f64::NEG_INFINITY);
+    }
+}
