@@ -413,6 +413,20 @@ fn cases() -> Vec<Case> {
         },
         member("y.npy", article_y_npy()),
     ]);
+    // Two members declaring 2²⁹ bytes each: exactly the 1 GiB an archive may declare in
+    // all (so not refused as a whole), each member then found short of its declared size.
+    let exactly_1gib = zip_stored(&[
+        Member {
+            name: "W1_init.npy",
+            data: npy_f64(&[3, 2], &w1),
+            declared: Some(1 << 29),
+        },
+        Member {
+            name: "W2_init.npy",
+            data: npy_f64(&[1, 3], &w1[..3]),
+            declared: Some(1 << 29),
+        },
+    ]);
     let dup_shape = npy_raw(
         "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 2), 'shape': (1099511627776, 2), }",
         &f64_bytes(&w1),
@@ -1082,6 +1096,12 @@ fn cases() -> Vec<Case> {
             "1 GiB",
         )
         .sparse("huge.npz", sparse_len),
+        case(
+            "compare: .npz declaring exactly 1 GiB in all",
+            &["compare", "c.npz", "--model", "article"],
+            "c.npz[W1_init]",
+        )
+        .file("c.npz", exactly_1gib),
         case("compare: truncated JSON", &["compare", "c.json"], "c.json")
             .file("c.json", r#"{"loss": [10.8979, 1.04"#),
         // NaN, Infinity and null are read as non-finite values (judged, see
