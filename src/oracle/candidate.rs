@@ -482,4 +482,26 @@ mod tests {
         assert!(loss[1].is_nan() && loss[2].is_nan());
         assert_eq!(loss[3], f64::NEG_INFINITY);
     }
+
+    /// The header's declared conventions are read (and validated); its free-text
+    /// fields must be strings.
+    #[test]
+    fn the_header_declares_conventions_and_names_its_tool() {
+        let c = from_json_str(
+            r#"{"header": {"tool": "t", "conventions": {"relu_grad_at_zero": 0.5}}, "loss": [1]}"#,
+            "c",
+        )
+        .unwrap();
+        let relu_half = Conventions {
+            relu_grad_at_zero: 0.5,
+            ..Conventions::default()
+        };
+        assert_eq!(c.conventions, Some(relu_half));
+        let err = |text: &str| format!("{:#}", from_json_str(text, "c").unwrap_err());
+        assert!(err(r#"{"header": {"tool": 3}}"#).contains("c.header.tool: must be a string"));
+        assert!(
+            err(r#"{"header": {"conventions": {"relu_grad_at_zero": 0.3}}}"#)
+                .contains("c.header.conventions.relu_grad_at_zero")
+        );
+    }
 }
