@@ -324,6 +324,31 @@ mod tests {
         }
     }
 
+    /// The conventions' values and which variant is the reference itself.
+    #[test]
+    fn conventions_and_the_reference() {
+        assert_eq!(Conventions::RELU, [0.0, 0.5, 1.0]);
+        // leaky_relu's left branch 0.01, the mean of both sides, the right branch.
+        assert_eq!(Conventions::LEAKY[0], 0.01);
+        assert!((Conventions::LEAKY[1] - 0.505).abs() < 1e-15);
+        assert_eq!(Conventions::LEAKY[2], 1.0);
+        let half = Conventions {
+            relu_grad_at_zero: 0.5,
+            ..Conventions::default()
+        };
+        assert!(Conventions::default().is_default() && !half.is_default());
+        assert!(Variant::default().is_reference());
+        let buggy = Variant {
+            bug: Some(Bug::StaleWeights),
+            conventions: Conventions::default(),
+        };
+        let other = Variant {
+            bug: None,
+            conventions: half,
+        };
+        assert!(!buggy.is_reference() && !other.is_reference());
+    }
+
     #[test]
     fn names_and_harmlessness() {
         use crate::nn::activation::Activation::{Relu, Sigmoid};
