@@ -654,6 +654,32 @@ mod tests {
     ///   `W0 = 1 − 0.125·(−24) = 4`, `b0 = 0 − 0.125·(−8) = 1`; stale `dX0 = −8·4 = −32`
     ///   (with the old W0 it would be −8) — only with `want_input_grad`.
     #[test]
+    fn update_plus_climbs_the_gradient() {
+        // One identity layer, W = 1, b = 0, x = 3, y = 2: ŷ = 3, dŷ = 2·(3 − 2) = 2,
+        // dW = 2·3 = 6, db = 2; lr 0.125 climbing: W = 1 + 0.75, b = 0 + 0.25.
+        let mut net = Network {
+            layers: vec![Dense {
+                w: array![[1.0]],
+                b: array![0.0],
+                activation: Identity,
+            }],
+            loss: Loss::Mse,
+        };
+        let (x, y) = (array![[3.0]], array![[2.0]]);
+        let (_, _, g) = train_step(
+            &mut net,
+            x.view(),
+            y.view(),
+            0.125,
+            Some(Bug::UpdatePlus),
+            false,
+        );
+        assert_eq!(g.layers[0].dw, array![[6.0]]);
+        assert_eq!(net.layers[0].w, array![[1.75]]);
+        assert_eq!(net.layers[0].b, array![0.25]);
+    }
+
+    #[test]
     fn stale_weights_injection_back_propagates_through_updated_weights() {
         let net = Network {
             layers: vec![
