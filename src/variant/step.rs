@@ -654,9 +654,10 @@ mod tests {
     ///   `W0 = 1 − 0.125·(−24) = 4`, `b0 = 0 − 0.125·(−8) = 1`; stale `dX0 = −8·4 = −32`
     ///   (with the old W0 it would be −8) — only with `want_input_grad`.
     #[test]
-    fn update_plus_climbs_the_gradient() {
+    fn update_plus_climbs_the_gradient_at_any_rate() {
+        // As above at lr 0.125 (at 0.5, −1 + lr = −1·lr hides a sign applied by adding).
         // One identity layer, W = 1, b = 0, x = 3, y = 2: ŷ = 3, dŷ = 2·(3 − 2) = 2,
-        // dW = 2·3 = 6, db = 2; lr 0.125 climbing: W = 1 + 0.75, b = 0 + 0.25.
+        // dW = 2·3 = 6, db = 2; climbing: W = 1 + 0.125·6 = 1.75, b = 0 + 0.125·2 = 0.25.
         let mut net = Network {
             layers: vec![Dense {
                 w: array![[1.0]],
