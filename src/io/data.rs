@@ -287,6 +287,18 @@ pub fn read_from(
     Ok((m, file))
 }
 
+/// The path of `file` among `places` (as [`read_from`] looks for a data file), or the
+/// error naming `field`, every path tried and `places.fix`.
+pub(crate) fn find(file: &str, places: Places<'_>, field: &str) -> Result<PathBuf> {
+    match locate(file, places) {
+        (p, Ok(())) => Ok(p),
+        (_, Err(tried)) => Err(Error::invalid(
+            field,
+            format!("no file {file:?}: tried {tried}; {}", places.fix),
+        )),
+    }
+}
+
 /// The first of the places `file` may be in that holds it (`Ok`), else the first place
 /// and every path tried, for the error (`Err`). An absolute `file` has one place.
 fn locate(file: &str, places: Places<'_>) -> (PathBuf, std::result::Result<(), String>) {

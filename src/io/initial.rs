@@ -21,6 +21,7 @@ use ndarray::{Array1, Array2};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::error::{Error, Result};
+use crate::io::data::{self, Places};
 use crate::io::json::value::{Item, Json};
 use crate::io::json::write::{Mat, Vector};
 use crate::io::npy::{self, NpyArray};
@@ -35,18 +36,13 @@ pub struct Initial {
 
 impl Initial {
     /// Reads `v` (the value of `field`, e.g. `spec.initial`) for a network of layer
-    /// widths `sizes`: inline, or from the `.npz` file it names (a relative name taken in
-    /// the first of the folders `dirs` that holds it, else in the first).
-    pub fn read(v: &Json, field: &str, sizes: &[usize], dirs: &[(&Path, &str)]) -> Result<Initial> {
-        let locate = |file: &str| {
-            let found = dirs.iter().map(|(d, _)| d.join(file)).find(|p| p.is_file());
-            found.unwrap_or_else(|| {
-                dirs.first()
-                    .map_or(Path::new(".").join(file), |(d, _)| d.join(file))
-            })
-        };
+    /// widths `sizes`: inline, or from the `.npz` file it names (a relative name looked
+    /// for in `places`, as a spec's data files are).
+    pub fn read(v: &Json, field: &str, sizes: &[usize], places: Places<'_>) -> Result<Initial> {
+        let npz =
+            |file: &str, at: &str| Initial::from_npz(&data::find(file, places, at)?, field, sizes);
         let obj = match v {
-            Json::String(file) => return Initial::from_npz(&locate(file), field, sizes),
+            Json::String(file) => return npz(file, field),
             Json::Object(obj) => obj,
             other => {
                 return Err(Error::invalid(
@@ -59,9 +55,7 @@ impl Initial {
             }
         };
         match obj.as_slice() {
-            [(k, Json::String(file))] if k == "file" => {
-                Initial::from_npz(&locate(file), field, sizes)
-            }
+            [(k, Json::String(file))] if k == "file" => npz(file, &format!("{field}.file")),
             [(k, layers)] if k == "layers" => Initial::inline(layers, field, sizes),
             _ => Err(Error::invalid(
                 field,

@@ -289,7 +289,7 @@ impl Spec {
                         ),
                     ));
                 }
-                Some(Initial::read(v, &f.path("initial"), &sizes, places.dirs)?)
+                Some(Initial::read(v, &f.path("initial"), &sizes, places)?)
             }
         };
         let n_out = sizes[sizes.len() - 1];

@@ -7,9 +7,9 @@
 //!   partial batch dropped (`DataLoader(drop_last=True)`), or batches not in data order;
 //! * **initialisation** — its initial weights are the reference's transposed
 //!   (`randn(in, out).T`), or those of another seed or scale (a **spec** difference);
-//!   or they match no known slip while the whole run re-run from them is right (or,
-//!   for a large run, every traced step from the port's own parameters is): only the
-//!   start differs, `generator` (or `initial-not-read` when the spec gives `initial`);
+//!   or they match no known slip while the whole run re-run from them is right (or
+//!   else every traced step from the port's own parameters is): only the start
+//!   differs, `generator` (or `initial-not-read` when the spec gives `initial`);
 //! * **precision** — its differences are exactly float32 rounding;
 //! * **bug** / **convention** — its first wrong step, recomputed from its own
 //!   parameters, is what a catalogue bug or another derivative convention at `z = 0`
@@ -123,15 +123,20 @@ pub fn diagnose(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<D
 /// each known mistake.
 pub const RUN_EXPLANATION_WORK: u128 = 200_000_000;
 
+/// Whether re-running the whole of `spec`'s run (`updates × batch × parameters`) for
+/// one explanation stays within [`RUN_EXPLANATION_WORK`].
+fn replay_affordable(spec: &Spec) -> bool {
+    let batch = spec.batch_size.min(spec.x.nrows()) as u128;
+    total_steps(spec) as u128 * batch * spec.parameter_count() <= RUN_EXPLANATION_WORK
+}
+
 /// For a divergence in the epoch losses or the final parameters (a candidate that traces
 /// no step, or whose traced steps are within their bounds): the whole run re-run with
 /// each convention at `z = 0`, each catalogue bug that can change it, and with the last
 /// partial batch dropped, compared in full; the ones that reproduce the candidate.
 /// Skipped (nothing found) for a run larger than [`RUN_EXPLANATION_WORK`].
 fn run_explanations(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Vec<Diagnosis>> {
-    let params = spec.parameter_count();
-    let batch = spec.batch_size.min(spec.x.nrows()) as u128;
-    if total_steps(spec) as u128 * batch * params > RUN_EXPLANATION_WORK {
+    if !replay_affordable(spec) {
         return Ok(Vec::new());
     }
     let opts = |conventions| CompareOptions {
@@ -251,10 +256,9 @@ fn step_explanations(
     let layers = spec.sizes.len() - 1;
     // Every later traced step that starts from the candidate's own parameters too: an
     // explanation must reproduce all of them (a bug and a convention may agree on one
-    // step, e.g. where every z is exactly 0, and not on the next).
-    // Only steps before the candidate went non-finite: a diverged run is diagnosed from
-    // its finite steps (from a non-finite start every variant computes non-finite).
-    // (Step t's arrays include its parameters after, step t + 1's start.)
+    // step, e.g. where every z is exactly 0, and not on the next) — up to where the
+    // candidate went non-finite: from a non-finite start every variant computes
+    // non-finite. (Step t's arrays include its parameters after: step t + 1's start.)
     let finite = |t: usize| {
         cand.arrays
             .iter()
@@ -624,9 +628,7 @@ fn own_start(spec: &Spec, cand: &Candidate, cmp: &Comparison) -> Result<Option<D
         }),
         ..spec.clone()
     };
-    let batch = spec.batch_size.min(spec.x.nrows()) as u128;
-    let work = total_steps(spec) as u128 * batch * spec.parameter_count();
-    let whole_run = work <= RUN_EXPLANATION_WORK && {
+    let whole_run = replay_affordable(spec) && {
         let opts = CompareOptions {
             precision: cmp.replay_precision(),
             slack: Some(cmp.tolerance),
